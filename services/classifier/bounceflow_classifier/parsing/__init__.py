@@ -1,0 +1,92 @@
+"""Pure bounce parsing: raw bytes of a returned mail in, a Classification out.
+
+`parse_bounce` reads as its steps: decode the MIME once (bounded), sort the
+parts, then try the report forms from most to least structured — ARF
+complaint, RFC 3464 delivery status, provider JSON notice, MTA prose,
+auto-reply — and fall back to `unknown`. It never raises.
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+
+from bounceflow.models import Classification
+
+from . import arf, autoreply, mime, nonstandard, providers
+from .report import Collected, build, collect, from_dsn, from_text, linked_ids
+
+__all__ = ["parse_bounce"]
+
+
+def parse_bounce(raw: bytes) -> Classification:
+    """Classify one returned mail. Never raises: failures give `unknown` with `error`."""
+    try:
+        return _parse(raw)
+    except Exception as exc:  # hostile input must never take the caller down
+        return Classification(category="unknown", is_bounce=False, error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _parse(raw: bytes) -> Classification:
+    msg = mime.load(raw)
+    parts = collect(msg)
+    ids = linked_ids(raw, parts)
+    for step in (_complaint, _delivery_status, _provider_notice, _mta_text, _autoreply):
+        result = step(msg, parts)
+        if result is not None:
+            return result.model_copy(update=ids)
+    return Classification(category="unknown", is_bounce=False, **ids)
+
+
+def _complaint(msg: Message, parts: Collected) -> Classification | None:
+    if not parts.feedback:
+        return None
+    fields = arf.parse_report(parts.feedback)
+    returned_to = [a.lower() for a in nonstandard.ADDRESS.findall(mime.get_header(parts.returned, "To"))] if parts.returned else []
+    rcpts = arf.recipients(fields, returned_to)
+    return build("complaint", [{"recipient": r, "reason": "feedback"} for r in rcpts] or [{"reason": "feedback"}],
+                 feedback_type=arf.feedback_type(fields))
+
+
+def _delivery_status(msg: Message, parts: Collected) -> Classification | None:
+    return from_dsn(parts)
+
+
+def _provider_notice(msg: Message, parts: Collected) -> Classification | None:
+    notice = None
+    for text in parts.texts[:2]:
+        if "notificationType" in text or "eventType" in text:
+            notice = providers.parse_json_notice(text)
+            if notice:
+                break
+    if notice is None:
+        return None
+    if notice.kind == "complaint":
+        return build("complaint", [dict(r, reason="feedback") for r in notice.recipients] or [{"reason": "feedback"}],
+                     feedback_type=notice.feedback_type)
+    category = "dsn-success" if notice.kind == "delivery" else "nonstandard-bounce"
+    records = [dict(r, remote_mta=notice.reporting_mta) for r in notice.recipients]
+    return build(category, records, diagnose=True)
+
+
+def _mta_text(msg: Message, parts: Collected) -> Classification | None:
+    sender = mime.get_header(msg, "From")
+    subject = mime.get_header(msg, "Subject")
+    if parts.auto_reply and not nonstandard.looks_like_bounce(sender, subject, ""):
+        return None
+    if not nonstandard.looks_like_bounce(sender, subject, parts.explanation):
+        return None
+    return from_text(msg, parts)
+
+
+def _autoreply(msg: Message, parts: Collected) -> Classification | None:
+    if not parts.auto_reply:
+        return None
+    text = parts.explanation
+    if autoreply.says_gone(text):
+        exclude = parts.exclude
+        found = nonstandard.find_recipients(text, exclude)
+        rcpt = found[0].address if found else (parts.sender_address or None)
+        return build("nonstandard-bounce", [{"recipient": rcpt, "action": "failed", "reason": "suspend",
+                                            "diagnostic": nonstandard.squeeze(text, 300)}])
+    rcpt = parts.sender_address or None
+    return build("autoreply", [{"recipient": rcpt, "reason": "vacation", "diagnostic": nonstandard.squeeze(text, 300)}])

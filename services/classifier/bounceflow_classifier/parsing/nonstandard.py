@@ -1,0 +1,196 @@
+"""Bounce texts that are no RFC 3464 report: what MTAs write for humans.
+
+Postfix, Exim, Sendmail, qmail, Exchange, Gmail, Yahoo, Courier, Domino,
+GroupWise, mobile carriers' gateways and many others explain a failure in
+prose. They share a few shapes — an address on its own line followed by the
+remote server's reply, `addr... reason`, `<addr>: reason`, `Recipient:` or
+`To:` labels — so this module finds the bounce text, cuts off the returned
+message, and pulls (recipient, diagnostic, command, remote MTA) out of it.
+Provider JSON notices (Amazon SES) are handled in `providers.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
+
+_BOUNCE_FROM = re.compile(
+    r"mailer-daemon|postmaster|mail delivery (?:subsystem|system)|mail ?administrator|"
+    r"\bmaildelivery\b|\bmdaemon\b|bounce|\bnoreply-dsn|\bdaemon\b|returned|notification|failure|"
+    r"mail ?(?:delivery|system|server)|smtp|ms ?exchange|\bmta\b|\bmailer\b",
+    re.I,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status )?(?:notification|notice|report|failure|failed|problem|has failed|incomplete)|"
+    r"failure notice|returned mail|mail delivery fail|delivery fail|could not (?:be )?(?:send|deliver)|"
+    r"non[- ]?deliver|not (?:be )?delivered|message (?:not|could not be) delivered|rejected|bounce|"
+    r"mail system error|delivery error|warning: (?:could not|message)|returned to sender|delayed mail|"
+    r"delivery delay|unable to deliver|unzustellbar|non remis|no entregado|non recapitabile|"
+    r"niet afgeleverd|nondeliverable|error sending|failed delivery|mail failure|sending failed|"
+    r"mail could not|delivery notification|permanent error|undelivery|unknown user|user unknown|"
+    r"系统退信|不達|エラー|配送失敗|返送",
+    re.I,
+)
+_BOUNCE_BODY = re.compile(
+    r"this is the (?:qmail-send program|mail system at host|mail delivery agent)|"
+    r"this message was created automatically by mail delivery software|"
+    r"the original message was received at|i'?m afraid i wasn'?t able to deliver|"
+    r"could not be delivered to (?:one or more|the following)|delivery to the following recipients? (?:failed|has been delayed)|"
+    r"following (?:address(?:es)? had|recipients? (?:could not|was|were))|"
+    r"(?:message|mail) (?:could not|couldn'?t|was not|wasn'?t|cannot) (?:be )?delivered|"
+    r"(?:unable|not able|failed) to deliver|undeliverable|permanent(?:ly)? (?:error|fatal|failure|failed)|"
+    r"transcript of (?:the )?session|smtp error from remote|delivery has failed|has been (?:rejected|blocked|returned)|"
+    r"rejected by (?:a )?remote|error occurred while trying to deliver|your message (?:to|was|has)|"
+    r"delivery (?:failed|failure)|retry timeout exceeded|did not like our|not (?:be )?delivered|"
+    r"returned to you|was not relayed",
+    re.I,
+)
+
+# Where the returned message starts inside a bounce's text.
+_CUT = re.compile(
+    r"^[ \t]*(?:-{2,}.{0,15}(?:below this line is a copy of the message|this is a copy of the message|"
+    r"original message|returned message|the header of the original message|undelivered message|"
+    r"message headers follow|original message headers|message header follows|included message|"
+    r"copy of (?:your|the) message|forwarded message|unsent message)|"
+    r"(?:original|returned|unsent|undelivered) message (?:headers?|follows)\b|"
+    r"-{3,} ?original message ?-{3,}|content-type: message/rfc822|"
+    r"the (?:header|headers|text) of the original message|"
+    r"\*{3,}.{0,20}(?:original message|message headers)|"
+    r"message headers? follows?|-+ ?the (?:header|body) of the (?:original )?message)",
+    re.I | re.M,
+)
+_HEADERS_START = re.compile(r"^(?:Return-Path|Received|Message-I[dD]|DKIM-Signature|X-Original-To|Delivered-To|MIME-Version): .*\n(?:[ \t].*\n)*[A-Za-z][\w-]*: ", re.M)
+
+_COMMANDS = (
+    (re.compile(r"\b(?:after|in reply to|response to|like our|for|to)[: ]+(?:end of data|data(?: command)?\b|the data)|"
+                r"after end of data|\[data\]|\bend of data\b|smtp:data|>>> data|final data|'data'|\bin data\b", re.I), "DATA"),
+    (re.compile(r"rcpt[ _]to\b|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|\brcpt command|in reply to rcpt", re.I), "RCPT"),
+    (re.compile(r"mail[ _]from\b|\[mail_?from\]|smtp:mail|>>> mail|\bmail command", re.I), "MAIL"),
+    (re.compile(r"after initial connection|refused to talk to me|greeting|\bbanner\b|connection rejected|smtp:conn|\[conn\]", re.I), "CONN"),
+    (re.compile(r"\b(?:after|in reply to|like our) (?:helo|ehlo)\b|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo)", re.I), "HELO"),
+)
+_REMOTE = re.compile(r"\bhost ([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,})\s*\[|remote (?:host|server|mta)[: ]+([A-Za-z0-9][A-Za-z0-9.-]+)|"
+                     r"^([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,}) \[[\d.:a-fA-F]+\] (?:did not like|said)", re.I | re.M)
+_SMTP_CODE = re.compile(r"(?<![\d.#-])([245][0-5]\d)(?:[ -]|$)(?![\d]*\.\d+\.\d)|(?<![\d.])([245][0-5]\d)(?=[ -][245]\.\d{1,3}\.\d)", re.M)
+_DELAY = re.compile(r"this is a warning only|will be retried|will (?:continue|keep) (?:trying|to try)|has been delayed|"
+                    r"delivery (?:is )?delayed|still trying|delay reason|not yet been delivered|temporar(?:y|ily) (?:failure|problem|error)|"
+                    r"will retry|retrying|delivery incomplete", re.I)
+
+
+@dataclass
+class TextRecipient:
+    """One recipient found in a human-readable bounce text."""
+
+    address: str
+    diagnostic: str
+    command: str | None = None
+    remote_mta: str | None = None
+
+
+def looks_like_bounce(sender: str, subject: str, text: str) -> bool:
+    """True when headers or text carry the marks of a bounce (not an ordinary mail)."""
+    if _BOUNCE_SUBJECT.search(subject):
+        return True
+    head = text[:4000]
+    if _BOUNCE_FROM.search(sender) and (_BOUNCE_BODY.search(head) or ADDRESS.search(head)):
+        return True
+    return bool(_BOUNCE_BODY.search(head))
+
+
+def cut_returned(text: str) -> tuple[str, str]:
+    """Split a bounce text into (explanation, returned message or '')."""
+    m = _CUT.search(text)
+    h = _HEADERS_START.search(text)
+    pos = min(x.start() for x in (m, h) if x) if (m or h) else None
+    if pos is None or pos < 20:
+        if m and m.start() < 20 and h and h.start() >= 20:
+            pos = h.start()
+        elif pos is None or (pos < 20 and not h):
+            return text, ""
+    return text[:pos], text[pos:]
+
+
+def command_of(text: str) -> str | None:
+    """The SMTP command a diagnostic says was refused (CONN, HELO, MAIL, RCPT, DATA)."""
+    for rx, name in _COMMANDS:
+        if rx.search(text):
+            return name
+    return None
+
+
+def remote_mta_of(text: str) -> str | None:
+    """Remote host named in a diagnostic, if any."""
+    m = _REMOTE.search(text)
+    if not m:
+        return None
+    return next(g for g in m.groups() if g).rstrip(".")
+
+
+def smtp_code_of(text: str) -> int | None:
+    """First SMTP reply code (4xx/5xx/2xx) in a diagnostic."""
+    for m in _SMTP_CODE.finditer(text):
+        value = int(m.group(1) or m.group(2))
+        if value >= 400 or value in (250, 251):
+            return value
+    return None
+
+
+def is_delay(text: str) -> bool:
+    """True when a bounce text reports a delay rather than a failure."""
+    return bool(_DELAY.search(text))
+
+
+def squeeze(text: str, limit: int = 1000) -> str:
+    """Collapse whitespace and bound the length of a diagnostic."""
+    return " ".join(text.split())[:limit]
+
+
+def find_recipients(text: str, exclude: set[str]) -> list[TextRecipient]:
+    """Recipients with their diagnostic paragraphs, in order of appearance."""
+    lines = text.splitlines()
+    found: dict[str, TextRecipient] = {}
+    for i, line in enumerate(lines[:2000]):
+        for m in ADDRESS.finditer(line):
+            addr = m.group(0).strip(".'\"").lower()
+            if addr in exclude or addr in found or _is_noise(line, m):
+                continue
+            found[addr] = TextRecipient(addr, _paragraph(lines, i, m.end()))
+    return list(found.values())
+
+
+_NOISE = re.compile(r"(?:^|\W)(?:from|sender|return-path|reply-to|mail from|envelope-from|sent by|message-id|"
+                    r"references|in-reply-to|posted by|x-[\w-]+)\s*:?\s*<?$|(?:ultimately generated from|was sent by)\s*<?$|"
+                    r"https?://\S*$|mailto:$|postmaster.*$", re.I)
+
+
+def _is_noise(line: str, m: re.Match) -> bool:
+    before = line[: m.start()]
+    if _NOISE.search(before[-60:]):
+        return True
+    local = m.group(0).split("@", 1)[0].lower()
+    return local in ("mailer-daemon", "postmaster", "mail-daemon", "root", "noreply", "no-reply", "abuse")
+
+
+def _paragraph(lines: list[str], i: int, col: int) -> str:
+    """The diagnostic for an address on line i: rest of the line plus its block."""
+    rest = lines[i][col:].strip(" >:,;\t")
+    out = [rest] if rest else []
+    j = i + 1
+    blank = 0
+    while j < len(lines) and j < i + 25:
+        line = lines[j]
+        if not line.strip():
+            blank += 1
+            if out and blank >= 1:
+                if sum(len(x) for x in out) > 30:
+                    break
+            j += 1
+            continue
+        blank = 0
+        if ADDRESS.search(line) and out and re.match(r"^\s*<?[^\s@]+@[^\s]+>?:?\s*$", line):
+            break
+        out.append(line.strip())
+        j += 1
+    return squeeze("\n".join(out))

@@ -1,0 +1,275 @@
+"""Why a mail bounced, in Sisimai's vocabulary, and whether that is hard or soft.
+
+Inputs are what a bounce tells us about one recipient: the enhanced status
+code (RFC 3463), the SMTP reply code, the diagnostic text and, if known, the
+SMTP command that failed. Order of evidence:
+
+1. a success status or Action is `delivered`;
+2. the diagnostic text, matched against per-reason phrase tables (what MTAs
+   actually say; the tables are checked in a fixed order, most specific
+   first) — text beats codes because codes are often generic (5.0.0, 5.7.1,
+   550) or plainly wrong;
+3. the enhanced status code (RFC 3463 subjects/details, plus the widely used
+   5.7.2x authentication codes and Microsoft's 5.7.5xx/6xx);
+4. the failed SMTP command (refused at connect/HELO → blocked, at MAIL FROM →
+   rejected);
+5. `expired` for delays, else `undefined`.
+
+Hard/soft: the status class decides (5 → hard, 4 → soft); without a status
+the SMTP reply class decides; without either, the reason decides: reasons
+that will not change by retrying (see HARD_REASONS) are hard, the rest soft.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .dsn import normalise_status
+
+# Reason → phrases (regex fragments, matched against lower-cased text).
+_TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
+    ("mesgtoobig", (
+        r"message (?:file )?too (?:big|large)", r"message size exceeds", r"message exceeds .{0,40}size",
+        r"size (?:limit )?exceeded", r"exceeds? (?:the )?(?:maximum|max) (?:allowed |message )?size",
+        r"message is too large", r"mail too large", r"line too long", r"message length exceeds",
+        r"exceeded maximum (?:inbound )?message size", r"taille maximale",
+    )),
+    ("exceedlimit", (
+        r"recipsizelimit", r"message too large for this recipient", r"exceeds? (?:the )?size limit",
+    )),
+    ("mailboxfull", (
+        r"mailbox (?:is )?full", r"mail ?box full", r"mailbox (?:is )?over ?quota", r"over ?quota",
+        r"quota (?:exceeded|violation|full|limit)", r"exceeded (?:storage|quota|the quota)",
+        r"user'?s? (?:mail)?(?:box|folder) is full", r"mailfolder is full", r"insufficient (?:disk|storage) space",
+        r"not enough (?:disk )?space", r"disk ?quota", r"mailbox has exceeded", r"mailbox size limit",
+        r"exceeds? (?:his|her|their|the user'?s?|the recipient'?s?) (?:mailbox|storage|quota)",
+        r"account is full", r"inbox is full", r"is over (?:the )?(?:storage|quota)", r"storage (?:limit|allocation) exceeded",
+        r"boîte (?:aux lettres )?pleine", r"mailbox is overloaded", r"recipient'?s? mailbox is full",
+        r"too much mail data", r"no space left", r"would exceed (?:the )?(?:maximum )?(?:mailbox )?quota",
+        r"user over limit", r"exceeding its mailbox quota",
+    )),
+    ("suspend", (
+        r"account (?:has been |is )?(?:disabled|suspended|deactivated|inactive|locked|frozen|blocked)",
+        r"(?:mailbox|address|user|recipient|e-?mail account|account) (?:is |has been )?(?:disabled|suspended|deactivated|inactive|not active|currently suspended|temporarily disabled)",
+        r"email account that you tried to reach is (?:disabled|inactive)", r"is no longer in use",
+        r"boite du destinataire archivee", r"user suspended", r"recipient suspended", r"mailbox (?:unavailable|disabled) \(suspended\)",
+        r"is (?:currently )?(?:suspended|inactive|deactivated)", r"account expired", r"user not active",
+        r"mailbox is (?:currently )?unavailable because", r"has been disabled", r"service (?:is )?not available for this account",
+        r"this account has been (?:blocked|closed)",
+    )),
+    ("hasmoved", (r"has been replaced by", r"no longer available at this address and has moved",
+                  r"user has moved", r"address has changed",)),
+    ("norelaying", (
+        r"relay(?:ing)? (?:access )?denied", r"relay(?:ing)? not (?:permitted|allowed)", r"not permitted to relay",
+        r"unable to relay", r"no relaying", r"relaying (?:mail )?(?:to .{1,60} )?(?:is )?not allowed", r"we do not relay",
+        r"not (?:a )?(?:local|gateway) (?:domain|host)", r"mail for .{1,80} loops back to myself",
+        r"is not in my list of allowed rcpthosts", r"isn'?t in my list of allowed rcpthosts", r"relay not authorized",
+        r"domain isn'?t in my list", r"not authorized to relay", r"relaying denied",
+    )),
+    ("authfailure", (
+        r"\bspf\b.{0,80}\b(?:fail|failure|failed|check)", r"\bdkim\b.{0,60}(?:fail|invalid|missing|required)",
+        r"\bdmarc\b.{0,80}(?:fail|reject|policy|verification)", r"sender policy framework", r"authentication (?:check(?:s)? )?fail",
+        r"unauthenticated (?:e-?)?mail", r"does not have authentication information", r"fails? to pass (?:authentication|spf|dkim|dmarc)",
+        r"(?:spf|dkim|dmarc) (?:record|verification|validation)", r"5\.7\.(?:2[0-4]|26|509|510)\b",
+    )),
+    ("requireptr", (
+        r"(?:no|cannot find your|can'?t find your|missing|without|does not have a?) (?:valid )?(?:ptr|reverse dns|rdns|reverse lookup|reverse hostname)",
+        r"reverse (?:dns|lookup|resolution) (?:failed|failure|error|mismatch|not)", r"ptr record", r"\brdns\b",
+        r"(?:ip|client) (?:address )?(?:name )?lookup failed", r"cannot resolve your (?:address|hostname|ip)",
+        r"no reverse", r"reverse ?dns", r"unresolvable (?:ip|address|host)", r"not resolve your (?:ip|address|hostname)",
+        r"sender ip must resolve", r"hostname does not match", r"5\.7\.25\b", r"client host rejected: cannot find your hostname",
+        r"invalid ptr", r"fcrdns", r"your ip address does not have",
+    )),
+    ("notcompliantrfc", (
+        r"not rfc ?5322 compliant", r"not (?:rfc|rfc5322|rfc 5322)[- ]compliant", r"rfc ?(?:5322|2822|822) (?:violation|compliance)",
+        r"multiple (?:addresses in from|from|subject|date|message-id|to) (?:header|headers|fields)", r"duplicate header",
+        r"messages with multiple addresses in from", r"invalid (?:message )?header", r"missing (?:from|date|message-id) header",
+    )),
+    ("badreputation", (r"bad reputation", r"poor reputation", r"sender reputation", r"low reputation",
+                       r"ip reputation", r"reputation (?:is )?too low", r"has been temporarily rate limited due to ip reputation",
+                       r"4\.7\.650\b", r"sending ip (?:has )?(?:a )?(?:poor|low|bad)",)),
+    ("spamdetected", (
+        r"\bspam\b", r"junk mail", r"unsolicited", r"bulk mail", r"message content rejected", r"content (?:is |was )?(?:considered|classified|identified) as",
+        r"rejected (?:as|by) (?:spam|content filter)", r"message (?:is|was|has been) (?:considered|classified|identified|flagged) as",
+        r"scored too high", r"score (?:is )?too high", r"appears to be (?:spam|unsolicited)", r"spam ?assassin",
+        r"content filter", r"suspicious (?:content|url|link)", r"blocked by our .{0,20}firewall", r"looks like (?:spam|junk)",
+        r"dictionary attack", r"high probability of being", r"phish",
+    )),
+    ("virusdetected", (r"\bvirus", r"malware", r"infected", r"trojan", r"worm\b", r"malicious",)),
+    ("hostunknown", (
+        r"host (?:or domain name )?(?:is )?(?:unknown|not found)", r"unknown host", r"domain (?:name )?not found", r"no such domain",
+        r"domain (?:does not|doesn'?t) exist", r"unrouteable (?:mail )?domain", r"unroutable address", r"name or service not known",
+        r"host not found", r"name server failure", r"no (?:valid )?(?:mx|a)? ?records? (?:found )?for (?:domain|host)",
+        r"domain (?:is )?(?:invalid|unknown)", r"unknown domain", r"recipient domain (?:is )?(?:invalid|unknown)",
+        r"nxdomain", r"domain .{0,60}could(?:n'?t| not) be found", r"cannot find (?:the )?(?:mail )?server for",
+        r"illegal host/domain name", r"invalid domain", r"unknown (?:mail )?server", r"dns (?:lookup )?fail",
+        r"mail server for (?:the )?domain.{0,40}not found", r"the account or domain may not exist",
+    )),
+    ("userunknown", (
+        r"user ?unknown", r"unknown (?:local )?(?:user|recipient|mailbox|address|email address|account)", r"no such (?:user|mailbox|recipient|address|account|person|local user|email)",
+        r"(?:user|mailbox|recipient|address|account|addressee|e-?mail account|e-?mail address|destination address) (?:\S+ )?(?:does not|doesn'?t|did not|not) exists?",
+        r"(?:user|mailbox|recipient|address|addressee) (?:\S+ )?(?:was |is )?not (?:found|known|listed|valid)",
+        r"(?:invalid|bad|unknown|nonexistent|non-existent|inexistent|unavailable) (?:destination |recipient |e-?mail )?(?:user|mailbox|recipient|address|account)",
+        r"mailbox (?:unavailable|not (?:found|present|available)|invalid)", r"recipient (?:is )?(?:unknown|invalid|rejected|not (?:ok|exist))",
+        r"address (?:is )?(?:unknown|invalid|rejected: (?:user|unknown|invalid))", r"not a valid (?:user|recipient|mailbox|address)",
+        r"no mailbox (?:here )?(?:by that name|found|available)", r"no (?:account|user) (?:by that name|here)", r"not listed in",
+        r"recipnotfound", r"recipient not found", r"resolver\.adr\.", r"doesn'?t have an? .{0,40}account",
+        r"badrcptto", r"validrcptto", r"there is no one at this address", r"email account that you tried to reach does not exist",
+        r"utilisateur inconnu", r"destinataire (?:inconnu|invalide)", r"adresse (?:destinataire )?invalide", r"unbekannt",
+        r"usuario (?:desconocido|no existe)", r"no existe", r"inesistente", r"non esiste", r"couldn'?t be found",
+        r"address not found", r"addressee unknown", r"is not a known user", r"user not found", r"user doesn'?t exist",
+        r"unknown or illegal alias", r"invalid address", r"address (?:does not|doesn'?t) exist", r"no valid recipients?",
+        r"mailbox name not allowed", r"not our customer", r"no longer (?:a )?valid", r"dd this user doesn't",
+        r"could not be found", r"not exist", r"recipient address rejected", r"this user doesn'?t have", r"unknown",
+    )),
+    ("notaccept", (r"does not accept (?:e-?)?mail", r"accepts no mail", r"null mx", r"no mx record", r"not accepting (?:any )?mail",
+                   r"mail is not accepted", r"5\.1\.10\b", r"host does not receive any mail",)),
+    ("filtered", (
+        r"(?:rejected|blocked|denied) by (?:the )?(?:recipient|user|domain|address)'?s? (?:filter|settings|preferences)",
+        r"filter", r"because of (?:the )?recipient'?s? (?:settings|preferences)", r"email preferences", r"refused by (?:the )?recipient",
+        r"permission denied", r"delivery not authorized", r"not authorized to (?:send|receive)",
+    )),
+    ("speeding", (r"rate limit", r"rate(?:-| )limited", r"too many (?:messages|emails|mails) (?:sent|from|in)", r"sending too fast",
+                  r"throttl", r"exceeded (?:the )?(?:sending |message )?(?:rate|limit)", r"try again later.{0,20}(?:rate|limit)",)),
+    ("toomanyconn", (r"too many (?:connections|concurrent|simultaneous|sessions)", r"connection (?:rate|frequency) limit",
+                     r"frequency limited", r"connection limit", r"max(?:imum)? (?:number of )?connections",)),
+    ("blocked", (
+        r"blacklist", r"black list", r"blocklist", r"block list", r"\bdnsbl\b", r"\brbl\b", r"spamhaus", r"spamcop", r"sorbs",
+        r"listed (?:at|on|in) ", r"client host (?:\[.{1,60}\] )?(?:rejected|blocked)", r"(?:ip|host|client|server|address|connection) (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|denied|refused|not allowed|blacklisted)",
+        r"access denied", r"refused to talk to me", r"connection refused", r"no access from", r"not allowed to send",
+        r"sending ip", r"banned", r"your (?:ip|server|host|network)", r"service refuse", r"poor reputation", r"blocked",
+        r"service unavailable", r"invalid ip for sending", r"rejected .{0,30}ip", r"dynamic ip", r"dial-?up",
+        r"host network not allowed", r"connection (?:was )?(?:dropped|rejected)", r"you are not allowed", r"refused",
+    )),
+    ("rejected", (
+        r"sender (?:address )?(?:rejected|denied|blocked|refused|not allowed)", r"(?:mail|envelope) from .{0,60}(?:rejected|refused|denied)",
+        r"sender .{0,40}(?:is )?(?:blacklisted|blocked|banned)", r"domain of sender address", r"sender domain",
+        r"sender verify failed", r"sender (?:address )?verification", r"address (?:has been )?blacklisted", r"rejected",
+        r"unauthenticated senders", r"you are sending to/from", r"purported responsible address", r"not allowed",
+        r"senders? (?:is )?not permitted", r"bad sender", r"invalid sender", r"denied",
+    )),
+    ("policyviolation", (r"policy", r"prohibited", r"header error", r"not accepted for policy", r"administrative prohibition",
+                         r"violat",)),
+    ("securityerror", (r"authentication required", r"\bauth(?:entication)? (?:is )?required", r"tls required", r"must (?:use|issue) starttls",
+                       r"encryption required", r"unauthenticated", r"security", r"certificate", r"authrequired", r"not authenticated",)),
+    ("expired", (
+        r"retry timeout exceeded", r"retry time not reached", r"giving up", r"given up", r"could not be delivered for",
+        r"message (?:has been )?(?:expired|timed out)", r"delivery time expired", r"time limit", r"too long in (?:the )?queue",
+        r"queue time", r"undelivered (?:for|after)", r"has been delayed", r"will be retried", r"were unable to deliver.{0,40}for",
+        r"all hosts have been failing", r"delivery (?:attempts )?(?:will continue|expired)", r"no further attempts",
+        r"(?:message|delivery) (?:is )?delayed", r"for the last \d+ ", r"still undelivered", r"lifetime", r"expired",
+    )),
+    ("networkerror", (
+        r"routing loop", r"mail loop", r"loop(?:s)? (?:back|detected)", r"hop count exceeded", r"too many hops",
+        r"network (?:is )?unreachable", r"no route to host", r"connection (?:timed out|reset|closed|lost)", r"timed? ?out",
+        r"could not connect", r"couldn'?t connect", r"unable to connect", r"dns (?:error|problem|failure)",
+        r"temporary (?:dns|lookup|network) failure", r"name server", r"couldn'?t be reached", r"cannot be reached",
+        r"host is unreachable", r"lost connection", r"malformed or unexpected name server reply",
+    )),
+    ("systemfull", (r"system (?:is )?full", r"insufficient system storage", r"disk full", r"out of disk", r"queue full",)),
+    ("systemerror", (
+        r"system error", r"internal (?:server )?error", r"server (?:configuration )?error", r"temporary (?:failure|error|local problem)",
+        r"local error", r"try again later", r"service (?:not available|temporarily unavailable)", r"resources temporarily unavailable",
+        r"mail system (?:error|problem)", r"misconfigur", r"duplicated message-id", r"operating system error", r"i/o error",
+        r"transaction failed", r"error in processing", r"unable to (?:handle|process)", r"server is busy", r"processing error",
+    )),
+    ("contenterror", (r"content error", r"headers? too large", r"invalid (?:mime|content)", r"malformed", r"8-?bit",
+                      r"content (?:is )?not (?:allowed|accepted)", r"illegal characters",)),
+    ("mailererror", (r"mailer error", r"pipe to \|", r"command (?:died|failed|output)", r"procmail", r"mail delivery (?:program|agent) failed",
+                     r"x-unix;", r"exit (?:code|status)", r"\|/", r"error in program",)),
+    ("syntaxerror", (r"syntax error", r"command unrecognized", r"bad sequence", r"unrecognized command", r"command not implemented",
+                     r"need rcpt", r"rcpt first", r"line too long",)),
+    ("onhold", (r"on hold", r"hold this message",)),
+]
+
+_COMPILED = [(reason, re.compile("|".join(f"(?:{p})" for p in pats))) for reason, pats in _TEXT_TABLE]
+
+# RFC 3463 status → reason where the code alone is specific enough.
+_STATUS_TABLE: dict[str, str] = {
+    "1.1": "userunknown", "1.2": "hostunknown", "1.3": "userunknown", "1.4": "userunknown",
+    "1.5": "userunknown", "1.6": "hasmoved", "1.7": "rejected", "1.8": "rejected", "1.9": "userunknown",
+    "1.10": "notaccept",
+    "2.0": "filtered", "2.1": "suspend", "2.2": "mailboxfull", "2.3": "exceedlimit", "2.4": "systemerror",
+    "3.0": "systemerror", "3.1": "systemfull", "3.2": "notaccept", "3.3": "systemerror", "3.4": "mesgtoobig",
+    "3.5": "systemerror",
+    "4.0": "networkerror", "4.1": "networkerror", "4.2": "networkerror", "4.3": "systemerror", "4.4": "hostunknown",
+    "4.5": "networkerror", "4.6": "networkerror", "4.7": "expired",
+    "5.0": "mailererror", "5.1": "mailererror", "5.2": "syntaxerror", "5.3": "exceedlimit", "5.4": "syntaxerror",
+    "5.5": "syntaxerror",
+    "6.0": "contenterror", "6.1": "contenterror", "6.2": "contenterror", "6.3": "contenterror", "6.4": "contenterror",
+    "6.5": "contenterror",
+    "7.0": "securityerror", "7.1": "securityerror", "7.2": "securityerror", "7.3": "securityerror",
+    "7.4": "securityerror", "7.5": "securityerror", "7.6": "securityerror", "7.7": "securityerror",
+    "7.8": "securityerror", "7.9": "policyviolation", "7.10": "securityerror", "7.11": "securityerror",
+    "7.13": "suspend", "7.14": "securityerror", "7.15": "securityerror", "7.16": "mailboxfull",
+    "7.17": "suspend", "7.18": "suspend", "7.19": "suspend", "7.20": "authfailure", "7.21": "authfailure",
+    "7.22": "authfailure", "7.23": "authfailure", "7.24": "authfailure", "7.25": "requireptr",
+    "7.26": "authfailure", "7.27": "notaccept", "7.28": "speeding", "7.29": "authfailure", "7.30": "authfailure",
+}
+
+HARD_REASONS = frozenset(("userunknown", "hostunknown", "hasmoved", "notaccept", "suspend", "norelaying",
+                          "mesgtoobig", "rejected", "filtered", "blocked", "policyviolation", "authfailure",
+                          "requireptr", "notcompliantrfc", "syntaxerror", "virusdetected", "spamdetected"))
+
+# SMTP command → reason when nothing else decides (refusals before the message).
+_COMMAND_REASON = {"CONN": "blocked", "HELO": "blocked", "EHLO": "blocked", "MAIL": "rejected", "RCPT": "userunknown"}
+
+
+def match_text(text: str) -> str | None:
+    """The first reason whose phrase table matches `text` (any case), else None."""
+    if not text:
+        return None
+    low = text.lower()
+    for reason, rx in _COMPILED:
+        if rx.search(low):
+            return reason
+    return None
+
+
+def from_status(status: str | None) -> str | None:
+    """Reason implied by an enhanced status code alone, or None if too generic."""
+    if not status:
+        return None
+    cls, _, rest = status.partition(".")
+    if cls == "2":
+        return "delivered"
+    return _STATUS_TABLE.get(rest)
+
+
+def classify(status: str | None, smtp_code: int | None, diagnostic: str | None,
+             action: str | None = None, command: str | None = None) -> str:
+    """Decide the reason for one recipient; see the module docstring for the order."""
+    status = normalise_status(status or "") if status else None
+    if (action or "").lower() in ("delivered", "relayed", "expanded") or (status or "").startswith("2."):
+        return "delivered"
+    reason = match_text(diagnostic or "")
+    coded = from_status(status)
+    if reason and coded and coded in _CODE_WINS and reason not in _CODE_WINS.get(coded, ()):
+        reason = coded
+    if reason is None:
+        reason = coded
+    if reason == "userunknown" and command == "DATA":
+        reason = "filtered"
+    if reason is None and command:
+        reason = _COMMAND_REASON.get(command)
+    if reason is None:
+        reason = "expired" if (action or "").lower() == "delayed" else "undefined"
+    return reason
+
+
+# A specific status code beats the text unless the text names one of these.
+_CODE_WINS: dict[str, tuple[str, ...]] = {
+    "mailboxfull": (), "hostunknown": ("notaccept",), "requireptr": (), "authfailure": (),
+    "notaccept": (), "hasmoved": (), "mesgtoobig": ("exceedlimit",), "exceedlimit": ("mesgtoobig",),
+}
+
+
+def bounce_type(status: str | None, smtp_code: int | None, reason: str | None) -> str | None:
+    """'hard' or 'soft': by status class, else SMTP reply class, else reason."""
+    if status and status[0] in "45":
+        return "hard" if status[0] == "5" else "soft"
+    if smtp_code and 400 <= smtp_code < 600:
+        return "hard" if smtp_code >= 500 else "soft"
+    if reason in (None, "delivered", "feedback", "vacation"):
+        return None
+    return "hard" if reason in HARD_REASONS else "soft"
