@@ -1,0 +1,1 @@
+"""bounceflow classifier service: parses returned mail and links it to what we sent."""
