@@ -235,10 +235,22 @@ class DeadLetter(_Record):
     reason: str
 
 
+class DeferredBounce(_Record):
+    """Topic `raw-bounce-retry`, key = message_id: a bounce whose message was not (yet) in
+    the classifier's table of sent messages; the join is tried again until `give_up_at`."""
+
+    bounce: RawBounce
+    attempt: int = Field(ge=2, description="Number of the join attempt this record schedules.")
+    not_before: datetime = Field(description="Do not try the join again before this time (UTC).")
+    first_attempt_at: datetime = Field(description="When the first join attempt missed.")
+    give_up_at: datetime = Field(description="After this, publish the bounce unmatched.")
+
+
 TOPIC_MODELS: dict[str, type[_Record]] = {
     "outgoing": OutgoingMessage,
     "delivery-result": DeliveryResult,
     "raw-bounce": RawBounce,
+    "raw-bounce-retry": DeferredBounce,
     "classified-bounce": ClassifiedBounce,
     "outgoing-retry": PendingDelivery,
     "notification-retry": PendingNotification,

@@ -17,6 +17,7 @@ TOPICS = (
     "outgoing",
     "delivery-result",
     "raw-bounce",
+    "raw-bounce-retry",
     "classified-bounce",
     "outgoing-retry",
     "notification-retry",
