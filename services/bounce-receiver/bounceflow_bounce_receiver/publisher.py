@@ -1,0 +1,157 @@
+"""Writes the raw bounces of one mail to Kafka atomically: all of them or none.
+
+Each mail's records go into a Kafka transaction, so a multi-RCPT mail never
+leaves half of its records behind when Kafka fails in the middle: the SMTP
+client gets `451`, retries the whole mail, and `read_committed` consumers
+(the classifier) never saw the aborted attempt.
+
+Transactions cost round trips, so concurrent sessions share them (group
+commit): one background task takes every mail that is waiting, writes them in
+one transaction, and answers each session when the commit is acknowledged.
+After any failure the producer is thrown away and a new one is created with
+the same transactional id, which fences the old one and aborts whatever it
+left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+
+from bounceflow.kafka import KafkaUnavailable, create_producer
+from bounceflow.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+MAX_MAILS_PER_TRANSACTION = 200
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    """One record to write: key (message id or None) and the serialised value."""
+
+    key: str | None
+    value: bytes
+
+
+@dataclass
+class _Pending:
+    records: list[OutRecord]
+    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class BounceWriter:
+    """Group-committing transactional writer for the raw-bounce topic."""
+
+    def __init__(self, settings: CommonSettings, topic: str, transactional_id: str) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._transactional_id = transactional_id
+        self._timeout = settings.kafka_ack_timeout
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task | None = None
+        self.healthy = False
+
+    async def start(self) -> None:
+        """Start the commit loop and try to connect once; an unreachable Kafka is not fatal."""
+        self._task = asyncio.create_task(self._run(), name="bounce-writer")
+        try:
+            await asyncio.wait_for(self._ensure_producer(), self._timeout)
+            self.healthy = True
+        except Exception as exc:
+            log.warning("kafka not reachable at start; mail gets 451 until it is", extra={"error": str(exc)})
+            await self._discard_producer()
+
+    async def stop(self) -> None:
+        """Stop the loop (failing what still waits) and close the producer."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.done.done():
+                pending.done.set_exception(KafkaUnavailable("bounce-receiver stopping"))
+        await self._discard_producer()
+
+    async def write(self, records: list[OutRecord]) -> None:
+        """Return once Kafka committed all `records`; raise KafkaUnavailable otherwise.
+
+        If the caller is cancelled before its mail is picked up, nothing is
+        written; once picked up, the transaction completes either way.
+        """
+        pending = _Pending(list(records))
+        self._queue.put_nowait(pending)
+        try:
+            # The loop resolves every future within two transaction bounds;
+            # this outer bound only guards against a bug in the loop.
+            await asyncio.wait_for(asyncio.shield(pending.done), 3 * self._timeout)
+        except asyncio.TimeoutError as exc:
+            raise KafkaUnavailable("no answer from the writer loop") from exc
+        except asyncio.CancelledError:
+            pending.done.cancel()
+            raise
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < MAX_MAILS_PER_TRANSACTION:
+                batch.append(self._queue.get_nowait())
+            batch = [p for p in batch if not p.done.done()]
+            if batch:
+                await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        try:
+            await asyncio.wait_for(self._transaction(batch), self._timeout)
+        except Exception as exc:  # timeout, connection, fencing, too large: all "not durable"
+            self.healthy = False
+            log.warning(
+                "kafka transaction failed; answering 451",
+                extra={"mails": len(batch), "error": f"{type(exc).__name__}: {exc}"},
+            )
+            await self._discard_producer()
+            error = KafkaUnavailable(f"{self._topic}: {type(exc).__name__}: {exc}")
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(error)
+                    pending.done.exception()  # retrieved: a cancelled caller must not warn
+            return
+        self.healthy = True
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_result(None)
+
+    async def _transaction(self, batch: list[_Pending]) -> None:
+        producer = await self._ensure_producer()
+        await producer.begin_transaction()
+        sent = []
+        for pending in batch:
+            for record in pending.records:
+                key = record.key.encode() if record.key is not None else None
+                sent.append(await producer.send(self._topic, record.value, key=key))
+        await asyncio.gather(*sent)
+        await producer.commit_transaction()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = create_producer(self._settings, transactional_id=self._transactional_id)
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _discard_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(producer.stop(), self._timeout)
