@@ -26,25 +26,58 @@ def parse_bounce(raw: bytes) -> Classification:
         return Classification(category="unknown", is_bounce=False, error=f"{type(exc).__name__}: {exc}"[:300])
 
 
+_MAX_FORWARD_DEPTH = 3
+
+
 def _parse(raw: bytes) -> Classification:
     msg = mime.load(raw)
     parts = collect(msg)
     ids = linked_ids(raw, parts)
-    for step in (_complaint, _delivery_status, _provider_notice, _mta_text, _autoreply):
+    result = _classify(msg, parts, 0)
+    return result.model_copy(update={k: v for k, v in ids.items() if not getattr(result, k)})
+
+
+def _classify(msg: Message, parts: Collected, depth: int) -> Classification:
+    """Try each report form in turn; descend into a forwarded bounce if needed."""
+    for step in (_complaint, _delivery_status):
         result = step(msg, parts)
         if result is not None:
-            return result.model_copy(update=ids)
-    return Classification(category="unknown", is_bounce=False, **ids)
+            return result
+    inner = parts.returned
+    if inner is not None and depth < _MAX_FORWARD_DEPTH and _is_report(inner):
+        return _classify(inner, collect(inner), depth + 1)
+    for step in (_provider_notice, _mta_text, _autoreply):
+        result = step(msg, parts)
+        if result is not None:
+            return result
+    return Classification(category="unknown", is_bounce=False)
+
+
+def _is_report(msg: Message) -> bool:
+    """A returned message that is itself a bounce or complaint (forwarded report)."""
+    return mime.content_type(msg) == "multipart/report" and msg.is_multipart()
 
 
 def _complaint(msg: Message, parts: Collected) -> Classification | None:
     if not parts.feedback:
-        return None
+        return _informal_complaint(msg, parts)
     fields = arf.parse_report(parts.feedback)
     returned_to = [a.lower() for a in nonstandard.ADDRESS.findall(mime.get_header(parts.returned, "To"))] if parts.returned else []
     rcpts = arf.recipients(fields, returned_to)
     return build("complaint", [{"recipient": r, "reason": "feedback"} for r in rcpts] or [{"reason": "feedback"}],
                  feedback_type=arf.feedback_type(fields))
+
+
+def _informal_complaint(msg: Message, parts: Collected) -> Classification | None:
+    """Complaints without an ARF part: Hotmail JMRP reports, mailto unsubscribe requests."""
+    subject = mime.get_header(msg, "Subject")
+    rcpt = arf.hotmail_complaint(subject, parts.returned)
+    if rcpt is not None:
+        return build("complaint", [{"recipient": rcpt or None, "reason": "feedback"}], feedback_type="abuse")
+    if arf.is_unsubscribe_request(subject):
+        return build("complaint", [{"recipient": parts.sender_address or None, "reason": "feedback"}],
+                     feedback_type="unsubscribe")
+    return None
 
 
 def _delivery_status(msg: Message, parts: Collected) -> Classification | None:
@@ -75,7 +108,7 @@ def _mta_text(msg: Message, parts: Collected) -> Classification | None:
         return None
     if not nonstandard.looks_like_bounce(sender, subject, parts.explanation):
         return None
-    return from_text(msg, parts)
+    return from_text(parts)
 
 
 def _autoreply(msg: Message, parts: Collected) -> Classification | None:
@@ -83,9 +116,7 @@ def _autoreply(msg: Message, parts: Collected) -> Classification | None:
         return None
     text = parts.explanation
     if autoreply.says_gone(text):
-        exclude = parts.exclude
-        found = nonstandard.find_recipients(text, exclude)
-        rcpt = found[0].address if found else (parts.sender_address or None)
+        rcpt = parts.sender_address or None
         return build("nonstandard-bounce", [{"recipient": rcpt, "action": "failed", "reason": "suspend",
                                             "diagnostic": nonstandard.squeeze(text, 300)}])
     rcpt = parts.sender_address or None

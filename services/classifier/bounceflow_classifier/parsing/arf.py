@@ -48,3 +48,22 @@ def json_complaint(text: str) -> tuple[str | None, str | None] | None:
     fb = _SES_FEEDBACK.search(text)
     rcpt = _SES_RECIPIENT.search(text)
     return (fb.group(1).lower() if fb else "abuse", rcpt.group(1) if rcpt else None)
+
+
+_JMRP_SUBJECT = re.compile(r"^\s*complaint about message from ", re.I)
+
+
+def hotmail_complaint(subject: str, returned_headers) -> str | None:
+    """Recipient of a Hotmail/Outlook.com JMRP complaint (no ARF part), else None.
+
+    Returns '' when it is a JMRP complaint without a recipient header.
+    """
+    original = returned_headers.get("X-HmXmrOriginalRecipient") if returned_headers is not None else None
+    if original:
+        return strip_type(str(original))
+    return "" if _JMRP_SUBJECT.match(subject) else None
+
+
+def is_unsubscribe_request(subject: str) -> bool:
+    """An RFC 2369 mailto: List-Unsubscribe request (subject `unsubscribe`)."""
+    return subject.strip().lower() == "unsubscribe"

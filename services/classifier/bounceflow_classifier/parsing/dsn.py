@@ -45,51 +45,65 @@ class DsnReport:
 def parse_fields(text: str) -> DsnReport:
     """Parse delivery-status text into per-message fields and recipient blocks.
 
-    Tolerant: blank lines need not separate blocks (a new Final-Recipient
-    starts a new one), folded lines are joined, unknown lines are skipped.
+    Blocks are separated by blank lines (RFC 3464 §2.1). Tolerated: a second
+    Final-Recipient without a blank line starts a new block, a block of
+    Action/Status without a recipient joins the block before it, folded lines
+    are joined, unknown fields are kept only if they look like report fields.
     """
     report = DsnReport()
-    current: dict[str, str] | None = None
+    for block in _blocks(text):
+        if not any(k in block for k in _RECIPIENT_FIELDS):
+            if ("action" in block or "status" in block) and report.recipients:
+                prev = report.recipients[-1].fields
+                for k, v in block.items():
+                    prev.setdefault(k, v)
+            elif "action" in block or "status" in block or "diagnostic-code" in block:
+                report.recipients.append(DsnRecipient(block))
+            else:
+                for k, v in block.items():
+                    report.message_fields.setdefault(k, v)
+            continue
+        report.recipients.append(DsnRecipient(block))
+    return report
+
+
+def _blocks(text: str):
+    """Yield field dicts, one per blank-line separated block (split on repeats)."""
+    current: dict[str, str] = {}
     last_key: str | None = None
-    target: dict[str, str] = report.message_fields
     for line in text.splitlines():
         if not line.strip():
+            if current:
+                yield current
+                current = {}
             last_key = None
             continue
-        if line[0] in " \t" and last_key:
-            target[last_key] = (target[last_key] + " " + line.strip()).strip()
+        if line[0] in " \t":
+            if last_key:
+                current[last_key] = (current[last_key] + " " + line.strip()).strip()
             continue
         m = _FIELD.match(line)
         if not m:
             last_key = None
             continue
         key, value = m.group(1).lower(), m.group(2).strip()
-        if key not in _KNOWN:
+        if key not in _KNOWN and not key.startswith("x-"):
             last_key = None
             continue
-        if key in _RECIPIENT_FIELDS and (current is None or key in current or "action" in current
-                                         or "status" in current):
-            if not (key == "x-actual-recipient" and current is not None):
-                current = {}
-                report.recipients.append(DsnRecipient(current))
-        if key in _RECIPIENT_FIELDS or key in ("action", "status", "remote-mta", "diagnostic-code",
-                                              "last-attempt-date", "will-retry-until", "final-log-id",
-                                              "x-supplementary-info", "x-display-name"):
-            if current is None:
-                current = {}
-                report.recipients.append(DsnRecipient(current))
-            target = current
-        else:
-            target = report.message_fields if current is None else current
-        if key in target and key != "diagnostic-code":
-            last_key = None
+        if key == "final-recipient" and "final-recipient" in current:
+            yield current
+            current = {}
+        if key in current:
+            if key == "diagnostic-code":
+                current[key] += " " + value
+                last_key = key
+            else:
+                last_key = None
             continue
-        if key == "diagnostic-code" and key in target:
-            target[key] += " " + value
-        else:
-            target[key] = value
+        current[key] = value
         last_key = key
-    return report
+    if current:
+        yield current
 
 
 def strip_type(value: str) -> str:
@@ -99,6 +113,16 @@ def strip_type(value: str) -> str:
         if " " not in head.strip() and len(head) < 20:
             value = rest
     return value.strip().strip("<>").strip()
+
+
+def address_of(value: str) -> str:
+    """Recipient address of a *-Recipient field: type prefix, brackets and source route removed."""
+    addr = strip_type(value or "")
+    if addr.startswith("@") and ":" in addr:  # RFC 821 source route: @relay:user@host
+        addr = addr.rsplit(":", 1)[1]
+    if " " in addr:
+        addr = addr.split()[0].strip("<>")
+    return addr if "@" in addr[1:] or not addr.startswith("@") else ""
 
 
 def normalise_status(value: str) -> str | None:

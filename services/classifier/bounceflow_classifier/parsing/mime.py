@@ -138,9 +138,16 @@ def _b64decode(text: str) -> bytes:
         return b""
 
 
+def _raw_header(value: object) -> str:
+    text = str(value)[:MAX_LINE_CHARS]
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
 def fields_text(block: Message) -> str:
     """Render a parsed header block (e.g. of message/delivery-status) as text."""
-    lines = [f"{k}: {header_text(v)}" for k, v in block.items()]
+    lines = [f"{k}: {_raw_header(v)}" for k, v in block.items()]
     body = block.get_payload()
     if isinstance(body, str) and body.strip():
         lines.append(body)
@@ -185,6 +192,11 @@ def walk(msg: Message, max_parts: int = MAX_PARTS, max_depth: int = MAX_DEPTH):
         children = part.get_payload()
         if isinstance(children, list):
             stack.extend((c, depth + 1) for c in reversed(children[:max_parts]) if isinstance(c, Message))
+
+
+def parse_headers(text: str) -> Message:
+    """A header-only Message from text (used for returned headers quoted in prose)."""
+    return email.message_from_string(text + "\n\n")
 
 
 def embedded_message(part: Message) -> Message | None:

@@ -113,11 +113,26 @@ def cut_returned(text: str) -> tuple[str, str]:
 
 
 def command_of(text: str) -> str | None:
-    """The SMTP command a diagnostic says was refused (CONN, HELO, MAIL, RCPT, DATA)."""
+    """The SMTP command a diagnostic says was refused (CONN, HELO, MAIL, RCPT, DATA): the first named."""
+    best: tuple[int, str] | None = None
     for rx, name in _COMMANDS:
-        if rx.search(text):
-            return name
-    return None
+        m = rx.search(text)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), name)
+    return best[1] if best else None
+
+
+_REPLY = re.compile(
+    r"(?:\bsaid|returned(?: was)?|error (?:that the other server returned was|message below)|responded|"
+    r"response (?:was|from remote server)|reason for the problem|remote server replied)\s*:?\s*(.{8,400})",
+    re.I | re.S,
+)
+
+
+def remote_reply(text: str) -> str:
+    """What the remote server answered, quoted in a bounce text ('' if not found)."""
+    m = _REPLY.search(text)
+    return squeeze(m.group(1), 400) if m else ""
 
 
 def remote_mta_of(text: str) -> str | None:
@@ -147,17 +162,43 @@ def squeeze(text: str, limit: int = 1000) -> str:
     return " ".join(text.split())[:limit]
 
 
+# An address standing where MTAs put the failed recipient: alone on its line,
+# as `<addr>:` / `addr...` at the start of a line, or after a label.
+_STRONG = re.compile(
+    r"^\s*(?:(?:final-|original-|failed |invalid |unknown )?(?:recipient|addressee|destinataire|empfänger|rcpt to|to|"
+    r"recipient address|address|e-?mail|user)s?(?:\(s\))?\s*[:=]\s*)?[\"']?<?(?P<a>[^\s<>@\"']+@[^\s<>\"']+?)>?[\"']?"
+    r"(?:\s*(?:$|:|\.\.\.|,|\s\(|\s+(?:on|\[|<|-)))",
+    re.I,
+)
+
+
 def find_recipients(text: str, exclude: set[str]) -> list[TextRecipient]:
-    """Recipients with their diagnostic paragraphs, in order of appearance."""
-    lines = text.splitlines()
-    found: dict[str, TextRecipient] = {}
-    for i, line in enumerate(lines[:2000]):
+    """Recipients with their diagnostic paragraphs, in order of appearance.
+
+    Addresses in the places MTAs put failed recipients win; other addresses
+    in the text count only if none of those exist and they are not the
+    bounce's own sender/recipient or the returned message's sender.
+    """
+    lines = text.splitlines()[:2000]
+    strong: dict[str, TextRecipient] = {}
+    weak: dict[str, TextRecipient] = {}
+    for i, line in enumerate(lines):
+        if "@" not in line:
+            continue
+        sm = _STRONG.match(line)
+        if sm and ADDRESS.fullmatch(sm.group("a").rstrip(".")):
+            addr = sm.group("a").rstrip(".").lower()
+            if addr not in strong and not _is_noise(line, sm, addr):
+                strong[addr] = TextRecipient(addr, _paragraph(lines, i, sm.end("a")))
+            continue
+        if strong:
+            continue
         for m in ADDRESS.finditer(line):
             addr = m.group(0).strip(".'\"").lower()
-            if addr in exclude or addr in found or _is_noise(line, m):
+            if addr in exclude or addr in weak or _is_noise(line, m, addr):
                 continue
-            found[addr] = TextRecipient(addr, _paragraph(lines, i, m.end()))
-    return list(found.values())
+            weak[addr] = TextRecipient(addr, _paragraph(lines, i, m.end()))
+    return list((strong or weak).values())
 
 
 _NOISE = re.compile(r"(?:^|\W)(?:from|sender|return-path|reply-to|mail from|envelope-from|sent by|message-id|"
@@ -165,11 +206,11 @@ _NOISE = re.compile(r"(?:^|\W)(?:from|sender|return-path|reply-to|mail from|enve
                     r"https?://\S*$|mailto:$|postmaster.*$", re.I)
 
 
-def _is_noise(line: str, m: re.Match) -> bool:
+def _is_noise(line: str, m: re.Match, addr: str) -> bool:
     before = line[: m.start()]
     if _NOISE.search(before[-60:]):
         return True
-    local = m.group(0).split("@", 1)[0].lower()
+    local = addr.split("@", 1)[0]
     return local in ("mailer-daemon", "postmaster", "mail-daemon", "root", "noreply", "no-reply", "abuse")
 
 

@@ -27,7 +27,7 @@ def parse_json_notice(text: str) -> JsonNotice | None:
     if start < 0 or end <= start or "notificationType" not in text and "eventType" not in text:
         return None
     try:
-        data = json.loads(text[start : end + 1])
+        data = json.loads(text[start : end + 1].replace("\r", "").replace("\n", ""), strict=False)
     except ValueError:
         return None
     if isinstance(data, dict) and isinstance(data.get("Message"), str):  # SNS envelope

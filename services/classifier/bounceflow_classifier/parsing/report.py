@@ -21,6 +21,7 @@ _RETURNED_TYPES = frozenset(("message/rfc822", "message/global", "text/rfc822-he
 _DSN_TYPES = frozenset(("message/delivery-status", "message/global-delivery-status"))
 _FEEDBACK_TYPES = frozenset(("message/feedback-report",))
 _MAX_TEXT_PARTS = 4
+_SUCCESS_ACTIONS = ("delivered", "relayed", "expanded", "deliverable")
 _LINK_RE = re.compile(rb"^" + MESSAGE_ID_HEADER.encode() + rb":[ \t]*<?([^\s>]+)", re.I | re.M)
 _MSGID_RE = re.compile(r"^Message-I[Dd]:[ \t]*\n?[ \t]*(<[^>\s]+>)", re.M)
 
@@ -38,6 +39,7 @@ class Collected:
     exclude: set[str] = field(default_factory=set)
     sender_address: str = ""
     auto_reply: bool = False
+    is_dsn_report: bool = False
 
 
 def collect(msg: Message) -> Collected:
@@ -56,6 +58,8 @@ def collect(msg: Message) -> Collected:
                 c.returned = mime.embedded_message(part)
         elif part.is_multipart():
             continue
+        elif ctype.startswith("multipart/") and c.returned is None:  # boundary missing: read as text
+            c.texts.append(mime.part_text(part))
         elif ctype == "text/html" and c.returned is None:
             html.append(mime.part_text(part))
         elif (ctype.startswith("text/") or ctype == "application/octet-stream" and not dsn_texts) and c.returned is None:
@@ -74,8 +78,22 @@ def collect(msg: Message) -> Collected:
         m = re.search(r"^From:.*$", c.returned_text, re.M)
         if m:
             c.exclude.add(_first_address(m.group(0)))
+    if c.returned is None and c.returned_text:
+        c.returned = _headers_of(c.returned_text)
     c.auto_reply = autoreply.detect(msg)
+    c.is_dsn_report = mime.content_type(msg) == "multipart/report" and "delivery-status" in str(
+        msg.get_param("report-type", "") or "").lower()
     return c
+
+
+def _headers_of(text: str) -> Message | None:
+    """Headers of a returned message quoted as text (after a cut marker)."""
+    m = re.search(r"^[A-Za-z][\w-]*: ", text, re.M)
+    if not m:
+        return None
+    head = text[m.start(): m.start() + 30_000]
+    end = head.find("\n\n")
+    return mime.parse_headers(head if end < 0 else head[:end])
 
 
 def _first_address(value: str) -> str:
@@ -104,24 +122,22 @@ def linked_ids(raw: bytes, parts: Collected) -> dict:
 def from_dsn(parts: Collected) -> Classification | None:
     """Records from an RFC 3464 report (a real part, or report fields in the text)."""
     report = dsn.parse_fields(parts.delivery_status) if parts.delivery_status else None
-    category_kind = "dsn"
+    structured = bool(parts.delivery_status) or parts.is_dsn_report
     if report is None or not report.recipients:
-        if "inal-Recipient:" not in parts.explanation and "inal-recipient:" not in parts.explanation:
-            return None
-        report = dsn.parse_fields(parts.explanation)
-        category_kind = "text"
-        if not report.recipients:
-            return None
+        if "final-recipient:" in parts.explanation.lower():
+            report = dsn.parse_fields(parts.explanation)
+        if report is None or not report.recipients:
+            return from_text(parts, dsn_category=True) if structured else None
     prose = nonstandard.find_recipients(parts.explanation, parts.exclude)
     prose_by_addr = {p.address: p for p in prose}
     records = []
     for r in report.recipients[:100]:
-        addr = dsn.strip_type(r.get("final-recipient") or r.get("original-recipient") or r.get("x-actual-recipient"))
+        addr = dsn.address_of(r.get("final-recipient") or r.get("original-recipient") or r.get("x-actual-recipient"))
         diag = dsn.strip_type(r.get("diagnostic-code")) if r.get("diagnostic-code") else ""
         para = prose_by_addr.get(addr.lower())
         records.append({
             "recipient": addr or None,
-            "original_recipient": dsn.strip_type(r.get("original-recipient")) or None,
+            "original_recipient": dsn.address_of(r.get("original-recipient")) or None,
             "action": r.get("action").lower().split()[0] if r.get("action") else None,
             "status": dsn.normalise_status(r.get("status")),
             "diagnostic": diag or (para.diagnostic if para else None),
@@ -131,7 +147,7 @@ def from_dsn(parts: Collected) -> Classification | None:
     if not any(rec["recipient"] for rec in records) and prose:
         records[0]["recipient"] = prose[0].address
     oeid = report.message_fields.get("original-envelope-id")
-    cls = build(_dsn_category(records) if category_kind == "dsn" else "nonstandard-bounce", records, diagnose=True)
+    cls = build(_dsn_category(records) if structured else "nonstandard-bounce", records, diagnose=True)
     if oeid:
         cls = cls.model_copy(update={"original_envelope_id": oeid})
     if cls.category == "nonstandard-bounce" and not cls.is_bounce:
@@ -151,13 +167,13 @@ def _dsn_category(records: list[dict]) -> str:
         return "dsn-failure"
     if "delayed" in actions:
         return "dsn-delay"
-    if any(a in ("delivered", "relayed", "expanded") for a in actions):
+    if any(a in _SUCCESS_ACTIONS for a in actions):
         return "dsn-success"
     return "dsn-failure"
 
 
-def from_text(msg: Message, parts: Collected) -> Classification:
-    """Records from an MTA's prose bounce."""
+def from_text(parts: Collected, dsn_category: bool = False) -> Classification:
+    """Records from an MTA's prose bounce (or a report whose status part is unusable)."""
     text = parts.explanation
     found = nonstandard.find_recipients(text, parts.exclude)
     if not found and parts.returned is not None:
@@ -176,6 +192,8 @@ def from_text(msg: Message, parts: Collected) -> Classification:
             "diagnostic": diag,
             "context": [text],
         })
+    if dsn_category:
+        return build("dsn-delay" if delayed else "dsn-failure", records, diagnose=True)
     return build("nonstandard-bounce", records, diagnose=True)
 
 
@@ -216,15 +234,15 @@ def _pick_top(statuses: list[RecipientStatus]) -> RecipientStatus | None:
 def _diagnose(rec: dict, context: list[str]) -> None:
     """Codes, command, remote MTA, reason and hard/soft of one record, in place."""
     diag = rec.get("diagnostic") or ""
-    texts = [diag] + [c for c in context if c]
+    texts = [nonstandard.remote_reply(diag), diag] + [c for c in context if c]
     if not rec.get("status"):
-        for t in texts[:2]:
+        for t in texts[:3]:
             status = dsn.normalise_status(t)
             if status:
                 rec["status"] = status
                 break
     if rec.get("smtp_code") is None:
-        for t in texts[:2]:
+        for t in texts[:3]:
             code = nonstandard.smtp_code_of(t)
             if code:
                 rec["smtp_code"] = code
@@ -239,9 +257,9 @@ def _diagnose(rec: dict, context: list[str]) -> None:
             evidence = t
     reason = reasons.classify(rec.get("status"), rec.get("smtp_code"), evidence, rec.get("action"), command)
     rec["reason"] = reason
-    if rec.get("action") in ("delivered", "relayed", "expanded") or reason == "delivered":
+    if rec.get("action") in _SUCCESS_ACTIONS or reason == "delivered":
         rec["bounce_type"] = None
     else:
-        rec["bounce_type"] = reasons.bounce_type(rec.get("status"), rec.get("smtp_code"), reason)
+        rec["bounce_type"] = reasons.bounce_type(rec.get("status"), rec.get("smtp_code"), reason, rec.get("action"))
     if rec.get("diagnostic"):
         rec["diagnostic"] = nonstandard.squeeze(rec["diagnostic"])
