@@ -63,13 +63,13 @@ _CUT = re.compile(
 )
 _HEADERS_START = re.compile(r"^(?:Return-Path|Received|Message-I[dD]|DKIM-Signature|X-Original-To|Delivered-To|MIME-Version): .*\n(?:[ \t].*\n)*[A-Za-z][\w-]*: ", re.M)
 
-_COMMANDS = (
-    (re.compile(r"\b(?:after|in reply to|response to|like our|for|to)[: ]+(?:end of data|data(?: command)?\b|the data)|"
-                r"after end of data|\[data\]|\bend of data\b|smtp:data|>>> data|final data|'data'|\bin data\b", re.I), "DATA"),
-    (re.compile(r"rcpt[ _]to\b|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|\brcpt command|in reply to rcpt", re.I), "RCPT"),
-    (re.compile(r"mail[ _]from\b|\[mail_?from\]|smtp:mail|>>> mail|\bmail command", re.I), "MAIL"),
-    (re.compile(r"after initial connection|refused to talk to me|greeting|\bbanner\b|connection rejected|smtp:conn|\[conn\]", re.I), "CONN"),
-    (re.compile(r"\b(?:after|in reply to|like our) (?:helo|ehlo)\b|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo)", re.I), "HELO"),
+_COMMANDS = re.compile(
+    r"(?P<DATA>\b(?:after|in reply to|response to|like our|for|to)[: ]+(?:end of data|data(?: command)?\b|the data)|"
+    r"after end of data|\[data\]|\bend of data\b|smtp:data|>>> data|final data|'data'|\bin data\b)|"
+    r"(?P<RCPT>rcpt[ _]to\b|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|\brcpt command|in reply to rcpt)|"
+    r"(?P<MAIL>mail[ _]from\b|\[mail_?from\]|smtp:mail|>>> mail|\bmail command)|"
+    r"(?P<CONN>after initial connection|refused to talk to me|greeting|\bbanner\b|connection rejected|smtp:conn|\[conn\])|"
+    r"(?P<HELO>\b(?:after|in reply to|like our) (?:helo|ehlo)\b|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo))",
 )
 _REMOTE = re.compile(r"\bhost ([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,})\s*\[|remote (?:host|server|mta)[: ]+([A-Za-z0-9][A-Za-z0-9.-]+)|"
                      r"^([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,}) \[[\d.:a-fA-F]+\] (?:did not like|said)", re.I | re.M)
@@ -114,12 +114,8 @@ def cut_returned(text: str) -> tuple[str, str]:
 
 def command_of(text: str) -> str | None:
     """The SMTP command a diagnostic says was refused (CONN, HELO, MAIL, RCPT, DATA): the first named."""
-    best: tuple[int, str] | None = None
-    for rx, name in _COMMANDS:
-        m = rx.search(text)
-        if m and (best is None or m.start() < best[0]):
-            best = (m.start(), name)
-    return best[1] if best else None
+    m = _COMMANDS.search(text[:3000].lower())
+    return m.lastgroup if m else None
 
 
 _REPLY = re.compile(

@@ -89,14 +89,6 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"domain of sender address", r"sender domain", r"sender verify failed", r"sender (?:address )?verification",
         r"you are sending to/from", r"purported responsible address", r"bad sender", r"invalid sender", r"senders? (?:is )?not permitted",
     )),
-    ("expired", (
-        r"retry timeout exceeded", r"retry time not reached", r"giving up", r"could not be delivered for",
-        r"message (?:has been )?(?:expired|timed out)", r"delivery time expired", r"too long in (?:the )?queue", r"in the queue too long",
-        r"queue time", r"undelivered (?:for|after)", r"has been delayed", r"will be retried", r"unable to deliver (?:this message )?after",
-        r"all hosts have been failing", r"delivery attempts will continue", r"no further attempts", r"connection timed out",
-        r"for the last \d+ ", r"delivery failed \d+ attempts", r"did not accept our requests to connect", r"message expired",
-        r"server did not respond", r"have been failing for a long time", r"could not find a gateway for",
-    )),
     ("toomanyconn", (r"too many (?:connections|concurrent|simultaneous|sessions|recipients)", r"connection (?:rate|frequency) limit",
                      r"frequency limited", r"connection limit", r"max(?:imum)? (?:number of )?connections",)),
     ("speeding", (r"rate limit", r"rate(?:-| )limited", r"too many (?:messages|emails|mails) (?:sent|from|in)", r"sending too fast",
@@ -109,14 +101,7 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("virusdetected", (r"\bvirus", r"malware", r"infected", r"trojan", r"malicious",)),
     ("notaccept", (r"does not accept (?:e-?)?mail", r"accepts no mail", r"null mx", r"no mx record", r"not accepting (?:any )?mail",
-                   r"5\.1\.10\b", r"host does not receive any mail", r"no smtp service", r"couldn'?t find a mail exchanger",)),
-    ("networkerror", (
-        r"routing loop", r"mail (?:forwarding )?loop", r"loops? (?:back|detected)", r"hop count exceeded", r"too many hops",
-        r"network (?:is )?unreachable", r"no route to host", r"connection (?:reset|closed|lost)", r"unable to resolve route",
-        r"could not connect", r"couldn'?t connect", r"unable to connect", r"host name lookup failure", r"host not found, try again",
-        r"name server reply", r"name server failure", r"temporary (?:dns|lookup|network) failure", r"host is unreachable",
-        r"lost connection", r"dns records for the destination computer could not be found", r"message looping",
-    )),
+                   r"host does not receive any mail", r"no smtp service", r"couldn'?t find a mail exchanger",)),
     ("hostunknown", (
         r"host (?:or domain name )?(?:is )?(?:unknown|not found)", r"unknown host", r"domain (?:name )?not found", r"no such domain",
         r"domain (?:does not|doesn'?t) exist", r"unrouteable (?:mail )?(?:domain|address)", r"unroutable address", r"name or service not known",
@@ -145,6 +130,13 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"filter", r"because of (?:the )?recipient'?s? (?:settings|preferences)", r"email preferences", r"refused by (?:the )?recipient",
         r"delivery not authorized", r"user refuses", r"user reject",
     )),
+    ("networkerror", (
+        r"routing loop", r"mail (?:forwarding )?loop", r"loops? (?:back|detected)", r"hop count exceeded", r"too many hops",
+        r"network (?:is )?unreachable", r"no route to host", r"connection (?:reset|closed|lost)", r"unable to resolve route",
+        r"could not connect", r"couldn'?t connect", r"unable to connect", r"host name lookup failure", r"host not found, try again",
+        r"name server reply", r"name server failure", r"temporary (?:dns|lookup|network) failure", r"host is unreachable",
+        r"lost connection", r"dns records for the destination computer could not be found", r"message looping",
+    )),
     ("policyviolation", (r"policy", r"prohibited", r"header error", r"administrative prohibition", r"violat",
                          r"not allowed", r"security issue",)),
     ("blocked", (
@@ -155,6 +147,14 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"host network not allowed", r"you are not allowed", r"my name was rejected", r"refused",
     )),
     ("rejected", (r"rejected", r"denied", r"recipient address rejected",)),
+    ("expired", (
+        r"retry timeout exceeded", r"retry time not reached", r"giving up", r"could not be delivered for",
+        r"message (?:has been )?(?:expired|timed out)", r"delivery time expired", r"too long in (?:the )?queue", r"in the queue too long",
+        r"queue time", r"undelivered (?:for|after)", r"has been delayed", r"will be retried", r"unable to deliver (?:this message )?after",
+        r"all hosts have been failing", r"delivery attempts will continue", r"no further attempts", r"connection timed out",
+        r"for the last \d+ ", r"delivery failed \d+ attempts", r"did not accept our requests to connect", r"message expired",
+        r"server did not respond", r"have been failing for a long time", r"could not find a gateway for",
+    )),
     ("systemfull", (r"system (?:is )?full", r"insufficient system storage", r"disk full", r"out of disk", r"queue full",)),
     ("systemerror", (
         r"system error", r"internal (?:server )?error", r"server (?:configuration )?error", r"temporary (?:failure|error|local problem)",
@@ -172,6 +172,7 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 _COMPILED = [(reason, re.compile("|".join(f"(?:{p})" for p in pats))) for reason, pats in _TEXT_TABLE]
+MAX_EVIDENCE_CHARS = 6000
 
 # RFC 3463 status → reason where the code alone is specific enough.
 _STATUS_TABLE: dict[str, str] = {
@@ -208,7 +209,7 @@ def match_text(text: str) -> str | None:
     """The first reason whose phrase table matches `text` (any case), else None."""
     if not text:
         return None
-    low = text.lower()
+    low = text[:MAX_EVIDENCE_CHARS].lower()
     for reason, rx in _COMPILED:
         if rx.search(low):
             return reason
@@ -226,18 +227,19 @@ def from_status(status: str | None) -> str | None:
 
 
 def classify(status: str | None, smtp_code: int | None, diagnostic: str | None,
-             action: str | None = None, command: str | None = None) -> str:
+             action: str | None = None, command: str | None = None,
+             evidence_reason: str | None = None) -> str:
     """Decide the reason for one recipient; see the module docstring for the order."""
     status = normalise_status(status or "") if status else None
     if (action or "").lower() in ("delivered", "relayed", "expanded", "deliverable") or (status or "").startswith("2."):
         return "delivered"
-    reason = match_text(diagnostic or "")
+    reason = (match_text(diagnostic or "") if evidence_reason is None else evidence_reason) or None
     coded = from_status(status)
     if reason and coded and coded in _CODE_WINS and reason not in _CODE_WINS.get(coded, ()):
         reason = coded
     if reason is None:
         reason = coded
-    if reason == "userunknown" and command == "DATA":
+    if reason == "userunknown" and command == "DATA" and coded != "userunknown":
         reason = "filtered"
     if reason is None and command:
         reason = _COMMAND_REASON.get(command)
@@ -248,8 +250,9 @@ def classify(status: str | None, smtp_code: int | None, diagnostic: str | None,
 
 # A specific status code beats the text unless the text names one of these.
 _CODE_WINS: dict[str, tuple[str, ...]] = {
-    "mailboxfull": (), "hostunknown": ("notaccept",), "requireptr": (), "authfailure": (),
-    "notaccept": (), "hasmoved": (), "mesgtoobig": ("exceedlimit",), "exceedlimit": ("mesgtoobig",),
+    "mailboxfull": (), "requireptr": (), "authfailure": (), "hasmoved": (),
+    "userunknown": ("norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "suspend",
+                    "authfailure", "requireptr", "spamdetected", "toomanyconn", "speeding", "policyviolation"), "mesgtoobig": ("exceedlimit",), "exceedlimit": ("mesgtoobig",),
     "rejected": (), "contenterror": (), "suspend": ("mailboxfull", "userunknown", "filtered"),
 }
 

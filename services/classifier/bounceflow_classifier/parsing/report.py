@@ -249,13 +249,15 @@ def _diagnose(rec: dict, context: list[str]) -> None:
                 break
     if not rec.get("remote_mta"):
         rec["remote_mta"] = nonstandard.remote_mta_of(diag) or None
-    command = None
-    evidence = ""
+    command = nonstandard.command_of(" ".join(texts[1:3])) or (
+        nonstandard.command_of(texts[3]) if len(texts) > 3 else None)
+    evidence = None
     for t in texts:
-        command = command or nonstandard.command_of(t)
-        if not evidence and reasons.match_text(t):
-            evidence = t
-    reason = reasons.classify(rec.get("status"), rec.get("smtp_code"), evidence, rec.get("action"), command)
+        evidence = reasons.match_text(t)
+        if evidence:
+            break
+    reason = reasons.classify(rec.get("status"), rec.get("smtp_code"), "", rec.get("action"), command,
+                              evidence_reason=evidence or "")
     rec["reason"] = reason
     if rec.get("action") in _SUCCESS_ACTIONS or reason == "delivered":
         rec["bounce_type"] = None
