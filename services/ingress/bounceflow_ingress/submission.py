@@ -1,0 +1,164 @@
+"""From an accepted submission to `outgoing` records, without I/O.
+
+Both interfaces end here: SMTP with the DATA bytes, REST with a `mime`
+string or the parts to compose one. A message for N recipients becomes N
+records, each with its own message id (also its VERP id) and its own copy of
+the MIME carrying that id in `X-Bounceflow-Id`, so a bounce that lost its
+envelope can still be linked. The customer's bytes are otherwise kept as
+they are (headers are only prepended, which keeps DKIM signatures valid);
+a Message-ID is added when the message has none.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime
+
+from bounceflow.models import MESSAGE_ID_HEADER, DsnRequest, OutgoingMessage
+from bounceflow.verp import new_message_id
+
+
+class SubmissionError(ValueError):
+    """The submission cannot be accepted; `field` names the culprit (REST 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RecipientRequest:
+    """One envelope recipient and what it asked for with DSN."""
+
+    address: str
+    dsn: DsnRequest = field(default_factory=DsnRequest)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A message handed to us, normalised across SMTP and REST."""
+
+    account: str
+    source: str  # "smtp" | "rest"
+    envelope_from: str  # "" for <> / no envelope
+    recipients: tuple[RecipientRequest, ...]
+    track_bounces: bool
+    mime: bytes
+
+
+def _line_ending(mime: bytes) -> bytes:
+    end = mime.find(b"\n")
+    return b"\r\n" if end > 0 and mime[end - 1 : end] == b"\r" else b"\n"
+
+
+def _split_header_block(mime: bytes) -> tuple[bytes, bytes]:
+    """(header block incl. its last line ending, rest incl. the blank line)."""
+    match = re.search(rb"\r?\n\r?\n", mime)
+    if match is None:
+        return mime, b""
+    cut = match.start() + (2 if mime[match.start() : match.start() + 1] == b"\r" else 1)
+    return mime[:cut], mime[cut:]
+
+
+def header_values(mime: bytes, name: str) -> list[str]:
+    """All values of header `name` in the message's header block."""
+    headers = BytesHeaderParser().parsebytes(_split_header_block(mime)[0] + b"\r\n")
+    return [str(v) for v in headers.get_all(name, [])]
+
+
+def _drop_header(header_block: bytes, name: str) -> bytes:
+    """Remove every occurrence of `name` (with its folded continuation lines)."""
+    lines = header_block.splitlines(keepends=True)
+    kept, dropping = [], False
+    prefix = name.lower().encode() + b":"
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and dropping:
+            continue
+        dropping = line.lower().startswith(prefix)
+        if not dropping:
+            kept.append(line)
+    return b"".join(kept)
+
+
+def stamp(mime: bytes, message_id: str, message_id_header: str | None) -> bytes:
+    """Our id header on top (any copy of it in the input removed); Message-ID when given."""
+    eol = _line_ending(mime)
+    head, rest = _split_header_block(mime)
+    head = _drop_header(head, MESSAGE_ID_HEADER)
+    added = f"{MESSAGE_ID_HEADER}: {message_id}".encode() + eol
+    if message_id_header is not None:
+        added += f"Message-ID: {message_id_header}".encode() + eol
+    return added + head + rest
+
+
+def make_message_id_header(hostname: str) -> str:
+    """A fresh RFC 5322 Message-ID on our host name."""
+    return f"<{new_message_id()}@{hostname}>"
+
+
+def build_records(submission: Submission, hostname: str, now: datetime | None = None) -> list[OutgoingMessage]:
+    """One `outgoing` record per recipient, each with a new message id."""
+    if not submission.recipients:
+        raise SubmissionError("recipients", "at least one recipient is required")
+    now = now or datetime.now(timezone.utc)
+    missing_message_id = not header_values(submission.mime, "Message-ID")
+    message_id_header = make_message_id_header(hostname) if missing_message_id else None
+    records = []
+    for recipient in submission.recipients:
+        message_id = new_message_id()
+        copy = stamp(submission.mime, message_id, message_id_header)
+        records.append(
+            OutgoingMessage(
+                message_id=message_id,
+                account=submission.account,
+                source=submission.source,
+                submitted_at=now,
+                envelope_from=submission.envelope_from,
+                recipient=recipient.address,
+                track_bounces=submission.track_bounces,
+                dsn=recipient.dsn,
+                mime_b64=base64.b64encode(copy).decode(),
+            )
+        )
+    return records
+
+
+def normalise_line_endings(text: str) -> bytes:
+    """REST `mime` strings may use LF; SMTP wants CRLF."""
+    return re.sub(r"\r?\n", "\r\n", text).encode("utf-8", errors="surrogateescape")
+
+
+def compose_mime(
+    *,
+    from_: str,
+    to: list[str],
+    subject: str | None,
+    html: str | None,
+    text: str | None,
+    hostname: str,
+    now: datetime | None = None,
+) -> bytes:
+    """A complete MIME message from REST parts (text and/or html; both: multipart/alternative)."""
+    if html is None and text is None:
+        raise SubmissionError("html", "give html, text or a complete mime")
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["From"] = from_
+    msg["To"] = ", ".join(to) if to else "undisclosed-recipients:;"
+    if subject is not None:
+        msg["Subject"] = subject
+    msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    msg["Message-ID"] = make_message_id_header(hostname)
+    if text is not None:
+        msg.set_content(text)
+        if html is not None:
+            msg.add_alternative(html, subtype="html")
+    else:
+        msg.set_content(html, subtype="html")
+    return msg.as_bytes()
