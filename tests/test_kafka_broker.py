@@ -9,7 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaTimeoutError, UnknownTopicOrPartitionError
 from aiokafka.structs import TopicPartition
 
-from kafka_broker import create_topics
+from kafka_broker import KafkaBroker, create_topics
 
 
 async def _produce(bootstrap: str, topic: str, key: bytes, value: bytes):
@@ -66,9 +66,17 @@ async def test_topics_get_default_partitions_and_no_auto_create(kafka_broker, to
         await admin.close()
 
 
-async def test_record_survives_broker_restart(kafka_broker, topic_prefix):
-    if not kafka_broker.managed:
-        pytest.skip("BOUNCEFLOW_TEST_KAFKA broker is not ours to restart")
+@pytest.fixture
+def own_broker(tmp_path):
+    """A broker of this test's own: restarting the session broker would disturb others."""
+    broker = KafkaBroker(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+async def test_record_survives_broker_restart(own_broker, topic_prefix):
+    kafka_broker = own_broker
     topic = f"{topic_prefix}delivery-result"
     await create_topics(kafka_broker.bootstrap, [topic])
     meta = await _produce(kafka_broker.bootstrap, topic, b"msg-2", b"persisted")
