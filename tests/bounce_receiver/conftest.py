@@ -10,10 +10,8 @@ from bounceflow.verp import VerpCodec, new_message_id
 from bounceflow_bounce_receiver.service import BounceReceiverService
 from bounceflow_bounce_receiver.settings import ReceiverSettings
 from kafka_broker import create_topics
-from receiver_harness import committed_records, free_port
+from bounce_receiver.receiver_harness import DOMAINS, SECRETS, committed_records, free_port
 
-DOMAINS = ["bounces.localhost", "bounces.example.net"]
-SECRETS = ["current-secret", "previous-secret"]
 
 
 @dataclass

@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bounceflow.models import RawBounce
 
 READ_TIMEOUT = 30.0
+DOMAINS = ["bounces.localhost", "bounces.example.net"]
+SECRETS = ["current-secret", "previous-secret"]  # first signs, second still verifies
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bounceflow.verp import new_message_id
-from conftest import DOMAINS, SECRETS
-from receiver_harness import SmtpWire, bounce_mime, send_bounce
+from bounce_receiver.receiver_harness import DOMAINS, SECRETS, SmtpWire, bounce_mime, free_port, send_bounce
 
 
 async def test_valid_verp_bounce_is_recorded_keyed_by_its_message_id(start_receiver):
@@ -116,8 +115,6 @@ async def test_multiple_rcpts_give_one_record_each_in_one_mail(start_receiver):
 
 
 async def test_kafka_unavailable_gives_451_and_the_mx_keeps_serving(start_receiver, kafka_broker, topic_prefix):
-    from receiver_harness import free_port
-
     receiver = await start_receiver(kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_ack_timeout=2.0, create_topic=False)
     for _ in range(2):  # every attempt fails the same way, the server stays up
         reply = await send_bounce(receiver.port, "", [receiver.verp()], bounce_mime())

@@ -2,7 +2,9 @@
 
 aiosmtpd has no connection hook for handlers, so the per-IP session limit
 lives in this small subclass, as does the translation of aiosmtpd's bare
-`552` for an oversized message into `552 5.3.4` (and its metric).
+`552` for an oversized message into `552 5.3.4` (and its metric). It
+overrides two aiosmtpd internals (`_handle_client`, `_create_envelope`), hence
+the pin to aiosmtpd 1.4.x.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ log = logging.getLogger(__name__)
 
 class ReceiverSMTP(SMTP):
     """One SMTP session; refuses the session with 421 when its IP has too many open."""
+
+    # RFC 5321 caps lines at 1000 octets, but returned mail from broken MTAs
+    # breaks that; refusing it would lose the bounce (the sender cannot bounce
+    # a bounce), so we are liberal here. DATA size is still capped by SIZE.
+    line_length_limit = 64 * 1024
 
     def __init__(self, handler: BounceHandler, *, connections: ConnectionLimiter, **options) -> None:
         super().__init__(handler, **options)
