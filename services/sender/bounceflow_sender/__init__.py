@@ -1,0 +1,1 @@
+"""bounceflow sender: takes `outgoing` records to the recipients' mail servers."""
