@@ -68,7 +68,10 @@ class CommonSettings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", description="Address of the HTTP listener.")
     log_level: str = Field(default="INFO", description="Python log level.")
 
-    _split = field_validator("verp_secrets", "bounce_domains", mode="before")(_split_list)
+    @field_validator("verp_secrets", "bounce_domains", mode="before")
+    @classmethod
+    def _split_lists(cls, value):
+        return _split_list(value)
 
     def topic(self, name: str) -> str:
         """Full name of one of the contract topics (or a retry/dead-letter topic)."""

@@ -26,3 +26,14 @@ def test_missing_verp_secret_is_a_clear_error(monkeypatch):
 def test_every_setting_is_documented():
     for name, field in CommonSettings.model_fields.items():
         assert field.description, f"{name} has no description"
+
+
+def test_subclasses_parse_lists_too(monkeypatch):
+    class ServiceSettings(CommonSettings):
+        extra_key: int = 1
+
+    monkeypatch.setenv("BOUNCEFLOW_VERP_SECRETS", "a,b")
+    monkeypatch.setenv("BOUNCEFLOW_BOUNCE_DOMAINS", "bounces.localhost")
+    settings = ServiceSettings()
+    assert settings.verp_secret_values() == ["a", "b"]
+    assert settings.bounce_domains == ["bounces.localhost"]
