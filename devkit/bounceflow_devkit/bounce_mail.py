@@ -99,8 +99,8 @@ class _Original:
         return self.raw.replace(b"\r\n", b"\n").decode("utf-8", errors="replace")
 
     def sender(self) -> str:
-        """Where a reply goes when the caller did not say: Return-Path, else From."""
-        for name in ("Return-Path", "Reply-To", "From"):
+        """Where a returned mail goes when the caller did not say: Return-Path, else From."""
+        for name in ("Return-Path", "From"):
             value = self.message.get(name)
             if value:
                 return email.utils.parseaddr(str(value))[1] or "postmaster"

@@ -177,8 +177,7 @@ class MxHandler(RecordingHandler):
             "message_id": BytesHeaderParser().parsebytes(mail.data).get(MESSAGE_ID_HEADER),
             "mail_from": mail.mail_from,
             "rcpt_tos": mail.rcpt_tos,
-            "behaviours": [keyword_of(r) if keyword_of(r) in BEHAVIOURS else self.simulator.default
-                           for r in mail.rcpt_tos],
+            "behaviours": [self.simulator.keyword_for(rcpt) for rcpt in mail.rcpt_tos],
             "mail_options": mail.mail_options,
             "rcpt_options": mail.rcpt_options,
             "size": len(mail.data),
@@ -218,9 +217,14 @@ class MxSimulator(SmtpServer):
         self.bounce_failures: list[SentBounce] = []
         self._tasks: set[asyncio.Task] = set()
 
+    def keyword_for(self, address: str) -> str:
+        """The behaviour keyword that applies to a recipient: its own, else the default."""
+        keyword = keyword_of(address)
+        return keyword if keyword in BEHAVIOURS else self.default
+
     def behaviour_of(self, address: str) -> Behaviour:
-        """The behaviour for a recipient address (its keyword, else the default)."""
-        return BEHAVIOURS.get(keyword_of(address), BEHAVIOURS[self.default])
+        """The behaviour for a recipient address."""
+        return BEHAVIOURS[self.keyword_for(address)]
 
     def send_back(self, mail: ReceivedMail, rcpt: str) -> None:
         """Start sending what the recipient's behaviour returns, if anything, in the background."""

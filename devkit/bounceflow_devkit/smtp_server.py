@@ -95,10 +95,19 @@ class DsnSMTP(SMTP):
     handler's hooks pick them up. `handle_EHLO` of the handler advertises DSN.
     """
 
-    def __init__(self, handler, *, dsn: bool = True, **kwargs) -> None:
+    def __init__(self, handler, *, dsn: bool = True, sessions: set | None = None, **kwargs) -> None:
         super().__init__(handler, **kwargs)
         self.dsn = dsn
         self.dsn_options: list[str] = []
+        self._sessions = sessions if sessions is not None else set()
+
+    def connection_made(self, transport) -> None:
+        self._sessions.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._sessions.discard(self)
+        super().connection_lost(error)
 
     def _create_envelope(self) -> DsnEnvelope:
         return DsnEnvelope()
@@ -261,9 +270,10 @@ class SmtpServer:
             return await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
 
     def _new_session(self) -> DsnSMTP:
-        session = _TrackedSMTP(
+        return DsnSMTP(
             self.handler,
             dsn=self.dsn,
+            sessions=self._sessions,
             hostname=self.hostname,
             ident="bounceflow-devkit",
             decode_data=False,
@@ -271,14 +281,3 @@ class SmtpServer:
             tls_context=self.starttls_context,
             loop=asyncio.get_running_loop(),
         )
-        session.sessions = self._sessions
-        self._sessions.add(session)
-        return session
-
-
-class _TrackedSMTP(DsnSMTP):
-    sessions: set
-
-    def connection_lost(self, error: Exception | None) -> None:
-        self.sessions.discard(self)
-        super().connection_lost(error)

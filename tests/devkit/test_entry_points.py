@@ -8,6 +8,7 @@ import signal
 import sys
 
 import aiosmtplib
+import pytest
 
 from bounceflow.models import MESSAGE_ID_HEADER
 from bounceflow_devkit.mailbox import MailSink
@@ -65,3 +66,16 @@ async def test_mail_sink_records_what_arrives_including_smtputf8():
         assert "Grüße".encode() in mail.data
         assert sink.to("forward@customer.test") == [mail]
         assert sink.to("nobody@customer.test") == []
+
+
+async def test_stop_closes_sessions_still_open():
+    sink = MailSink()
+    await sink.start()
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, start_tls=False)
+    await client.connect()
+    await client.ehlo()
+    await sink.stop()
+
+    with pytest.raises(aiosmtplib.SMTPServerDisconnected):
+        await client.noop()
+    client.close()
