@@ -16,7 +16,6 @@ import time
 from email.utils import parseaddr
 from typing import Annotated
 
-from email_validator import EmailNotValidError, validate_email
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -35,6 +34,7 @@ from bounceflow_ingress.submission import (
     RecipientRequest,
     Submission,
     SubmissionError,
+    address_problem,
     build_records,
     compose_mime,
     header_values,
@@ -55,10 +55,9 @@ ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "me
 
 def check_address(value: str) -> str:
     """An addr-spec (no display name); special-use domains such as .localhost are fine."""
-    try:
-        validate_email(value, check_deliverability=False, globally_deliverable=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
+    problem = address_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} is not a valid email address: {problem}")
     return value
 
 

@@ -29,6 +29,7 @@ from bounceflow_ingress.submission import (
     RecipientRequest,
     Submission,
     SubmissionError,
+    address_problem,
     build_records,
     header_values,
 )
@@ -46,6 +47,8 @@ AUTH_ABORTED = "501 5.7.0 Auth aborted"
 AUTH_BAD_BASE64 = "501 5.5.2 Cannot decode base64"
 AUTH_BAD_PLAIN = "501 5.5.2 Cannot split PLAIN credentials"
 DSN_INVALID = "501 5.5.4 {reason}"
+BAD_SENDER_SYNTAX = "553 5.1.7 Bad sender address syntax: {reason}"
+BAD_RECIPIENT_SYNTAX = "553 5.1.3 Bad recipient address syntax: {reason}"
 SENDER_NOT_ALLOWED = "550 5.7.1 Sender address {address} is not allowed for this login"
 FROM_NOT_ALLOWED = "550 5.7.1 From address {address} is not allowed for this login"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
@@ -110,6 +113,9 @@ class IngressHandler:
     async def handle_MAIL(self, server, session: Session, envelope: Envelope, address: str, options: list[str]):
         account: Account = session.auth_data
         sender = "" if address == NULL_SENDER else address
+        if sender and (problem := address_problem(sender)):
+            metrics.rejected(INTERFACE, "bad_address")
+            return BAD_SENDER_SYNTAX.format(reason=problem)
         try:
             mail_dsn = parse_mail_params(options)
         except DsnParamError as exc:
@@ -125,6 +131,9 @@ class IngressHandler:
         return SENDER_OK
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options: list[str]):
+        if problem := address_problem(address):
+            metrics.rejected(INTERFACE, "bad_address")
+            return BAD_RECIPIENT_SYNTAX.format(reason=problem)
         try:
             rcpt_dsn = parse_rcpt_params(options)
         except DsnParamError as exc:

@@ -20,6 +20,8 @@ from email.parser import BytesHeaderParser
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 
+from email_validator import EmailNotValidError, validate_email
+
 from bounceflow.models import MESSAGE_ID_HEADER, DsnRequest, OutgoingMessage
 from bounceflow.verp import new_message_id
 
@@ -31,6 +33,18 @@ class SubmissionError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def address_problem(address: str) -> str | None:
+    """Why `address` is no usable mailbox (None when it is); special-use domains such as .localhost are fine."""
+    try:
+        validate_email(
+            address, check_deliverability=False, globally_deliverable=False,
+            allow_quoted_local=True, allow_domain_literal=True,
+        )
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
