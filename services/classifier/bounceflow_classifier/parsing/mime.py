@@ -62,8 +62,12 @@ def header_text(value: object) -> str:
     """Return a header value as text, decoding RFC 2047 words; never raises."""
     if value is None:
         return ""
-    if isinstance(value, email.header.Header):
-        value = str(value)
+    if isinstance(value, email.header.Header):  # compat32 wraps 8-bit header bytes in a Header
+        try:
+            value = "".join(decode_bytes(b, None if cs in (None, "unknown-8bit") else cs) if isinstance(b, bytes) else b
+                            for b, cs in email.header.decode_header(value))
+        except Exception:
+            value = str(value)
     text = str(value)
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS]
@@ -100,12 +104,15 @@ def content_type(part: Message) -> str:
 def part_text(part: Message, limit: int = MAX_TEXT_CHARS) -> str:
     """Decoded text of a non-multipart part, bounded to `limit` characters."""
     payload = part.get_payload()
-    if isinstance(payload, list):
-        return "\n\n".join(fields_text(p) for p in payload[:MAX_PARTS] if isinstance(p, Message))[:limit]
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if isinstance(payload, list):  # message/delivery-status: compat32 parsed it as header blocks
+        text = "\n\n".join(fields_text(p) for p in payload[:MAX_PARTS] if isinstance(p, Message))
+        if cte not in ("base64", "quoted-printable"):
+            return text[:limit]
+        payload = text
     if not isinstance(payload, str):
         return ""
     raw = payload[: limit * 2]
-    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
     if cte == "base64":
         data = _b64decode(raw)
     elif cte == "quoted-printable":
