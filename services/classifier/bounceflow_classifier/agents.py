@@ -1,0 +1,193 @@
+"""The agents: fill the table from `outgoing`, classify and join `raw-bounce`.
+
+- `record-outgoing`: each `outgoing` record becomes a compact table entry.
+- `classify-raw-bounce`: parse, join with the table by the record key, then
+  carry out the outcome from `join`: publish to classified-bounce, re-key to
+  raw-bounce (no key, but the returned message names one of our ids) or defer
+  to raw-bounce-retry (the `outgoing` record may not have reached the table).
+- `retry-join`: waits until a deferred bounce is due, joins again; publishes
+  (matched, or unmatched after `classifier_join_retry_timeout`) or defers again.
+- a timer deletes expired table entries.
+
+Outputs are sent without waiting for each acknowledgement; Faust flushes the
+producer before it commits the input offsets, so an offset is committed only
+after what its record produced is durable (at-least-once; outputs carry the
+raw bounce's event id, so a replay is a harmless duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import faust
+from pydantic import ValidationError
+
+from bounceflow.models import DeferredBounce, OutgoingMessage, RawBounce
+
+from . import join, tables
+from .app import Topics
+from .metrics import CLASSIFIED, JOIN_RETRIES, OUTGOING_RECORDED, OUTGOING_SKIPPED, REKEYED, UNDECODABLE
+from .settings import ClassifierSettings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Agents:
+    """Handles on what `register` created (tests use `agent.test_context()`)."""
+
+    record_outgoing: faust.types.AgentT
+    classify_raw_bounce: faust.types.AgentT
+    retry_join: faust.types.AgentT
+    table: faust.Table
+
+
+def policy_of(settings: ClassifierSettings) -> join.JoinPolicy:
+    return join.JoinPolicy(
+        ttl=settings.table_ttl,
+        retry_interval=settings.join_retry_interval,
+        retry_timeout=settings.join_retry_timeout,
+    )
+
+
+def register(
+    app: faust.App,
+    settings: ClassifierSettings,
+    topics: Topics,
+    table: faust.Table,
+    clock: Clock = utcnow,
+) -> Agents:
+    """Create the agents and the expiry timer on `app`."""
+    policy = policy_of(settings)
+    emit = _Emitter(topics)
+
+    @app.agent(topics.outgoing, name="record-outgoing")
+    async def record_outgoing(stream):
+        async for event in stream.events():
+            _record(table, event, clock(), policy)
+
+    @app.agent(topics.raw_bounce, name="classify-raw-bounce")
+    async def classify_raw_bounce(stream):
+        async for event in stream.events():
+            await emit(_first_attempt(table, event, clock(), policy))
+
+    @app.agent(topics.retry, name="retry-join")
+    async def retry_join(stream):
+        async for event in stream.events():
+            deferred = _decode_deferred(event)
+            if deferred is None:
+                continue
+            wait = (tables.as_utc(deferred.not_before) - clock()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await emit(_retry_attempt(table, event, deferred, clock(), policy))
+
+    @app.timer(interval=settings.classifier_table_sweep_interval, name="expire-sent-messages")
+    async def expire_sent_messages():
+        if app.in_recovery or app.rebalancing:
+            return  # next tick; the table is not complete yet
+        expired = await tables.expire(table, clock() - policy.ttl)
+        if expired:
+            log.info("expired sent messages", extra={"count": expired})
+
+    return Agents(record_outgoing, classify_raw_bounce, retry_join, table)
+
+
+def _record(table: faust.Table, event: faust.types.EventT, now: datetime, policy: join.JoinPolicy) -> None:
+    try:
+        msg = OutgoingMessage.from_bytes(event.value)
+    except (ValidationError, ValueError, TypeError) as exc:
+        OUTGOING_SKIPPED.labels("invalid").inc()
+        log.error("invalid outgoing record, not stored", extra={"message_id": _key(event), "where": _where(event), "error": str(exc)[:300]})
+        return
+    if tables.as_utc(msg.submitted_at) < now - policy.ttl:
+        OUTGOING_SKIPPED.labels("expired").inc()
+        return  # a replay of old history: it would be expired on arrival
+    tables.remember(table, msg)
+    OUTGOING_RECORDED.inc()
+
+
+def _first_attempt(table: faust.Table, event: faust.types.EventT, now: datetime, policy: join.JoinPolicy) -> join.Outcome:
+    key = _key(event)
+    try:
+        raw = RawBounce.from_bytes(event.value)
+    except (ValidationError, ValueError, TypeError) as exc:
+        UNDECODABLE.labels("record").inc()
+        log.error("undecodable raw-bounce record, published as unknown", extra={"message_id": key, "where": _where(event), "error": str(exc)[:300]})
+        return join.undecodable_record(key, event.value, _where(event), _timestamp(event, now), f"undecodable raw-bounce record: {exc}", now)
+    classification = join.classify(raw)
+    _note_mime_error(raw, classification, key)
+    sent = tables.lookup(table, key) if key is not None else None
+    return join.on_raw_bounce(key, raw, classification, sent, now, policy)
+
+
+def _retry_attempt(
+    table: faust.Table, event: faust.types.EventT, deferred: DeferredBounce, now: datetime, policy: join.JoinPolicy
+) -> join.Outcome:
+    key = _key(event) or deferred.bounce.message_id or deferred.bounce.event_id
+    classification = join.classify(deferred.bounce)
+    return join.on_deferred(key, deferred, classification, tables.lookup(table, key), now, policy)
+
+
+def _decode_deferred(event: faust.types.EventT) -> DeferredBounce | None:
+    try:
+        return DeferredBounce.from_bytes(event.value)
+    except (ValidationError, ValueError, TypeError) as exc:
+        # Only this service writes raw-bounce-retry; a bad record there is a bug, and
+        # the bounce it carried went to raw-bounce first: log loudly, do not loop on it.
+        UNDECODABLE.labels("retry-record").inc()
+        log.error("undecodable raw-bounce-retry record skipped", extra={"message_id": _key(event), "where": _where(event), "error": str(exc)[:300]})
+        return None
+
+
+def _note_mime_error(raw: RawBounce, classification, key: str | None) -> None:
+    if classification.error and classification.category == "unknown":
+        UNDECODABLE.labels("mime").inc()
+        log.warning("bounce not parseable, classified unknown", extra={"message_id": key, "event_id": raw.event_id, "error": classification.error})
+
+
+class _Emitter:
+    """Carries out an outcome: one send to the topic it names."""
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    async def __call__(self, outcome: join.Outcome) -> None:
+        if isinstance(outcome, join.Publish):
+            await self._topics.classified.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
+            c = outcome.record.classification
+            CLASSIFIED.labels(c.category, str(outcome.record.matched).lower()).inc()
+        elif isinstance(outcome, join.Rekey):
+            await self._topics.raw_bounce.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
+            REKEYED.inc()
+            log.info("bounce re-keyed", extra={"message_id": outcome.key, "event_id": outcome.record.event_id})
+        else:
+            await self._topics.retry.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
+            JOIN_RETRIES.inc()
+
+
+def _key(event: faust.types.EventT) -> str | None:
+    key = event.key
+    if key is None:
+        return None
+    return key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+
+
+def _where(event: faust.types.EventT) -> str:
+    m = event.message
+    return f"{m.topic}:{m.partition}:{m.offset}"
+
+
+def _timestamp(event: faust.types.EventT, fallback: datetime) -> datetime:
+    ts = event.message.timestamp
+    return datetime.fromtimestamp(ts, timezone.utc) if ts else fallback
