@@ -34,6 +34,7 @@ class SenderService:
         self._deliverer: Deliverer | None = None
         self._workers: list[TopicWorker] = []
         self._http: HttpServer | None = None
+        self.stopped = False
 
     async def start(self) -> None:
         settings = self.settings
@@ -51,14 +52,17 @@ class SenderService:
         for worker in self._workers:
             await worker.start()
         self._http = HttpServer(
-            health_app("sender", {f"consumer-{i}": w_healthy(w) for i, w in enumerate(self._workers)}),
+            health_app("sender", {f"consumer-{w.topic}": _healthy(w) for w in self._workers}),
             settings.http_host, settings.sender_http_port,
         )
         await self._http.start()
         log.info("sender started", extra={"port": settings.sender_http_port})
 
     async def stop(self) -> None:
-        """Finish what is in flight (bounded), commit, close sessions and the producer."""
+        """Finish what is in flight (bounded), commit, close sessions and the producer. Idempotent."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self._http is not None:
             await self._http.stop()
         for worker in self._workers:
@@ -70,5 +74,5 @@ class SenderService:
         log.info("sender stopped")
 
 
-def w_healthy(worker: TopicWorker):
+def _healthy(worker: TopicWorker):
     return lambda: worker.healthy

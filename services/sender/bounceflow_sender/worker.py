@@ -95,6 +95,10 @@ class TopicWorker(ConsumerRebalanceListener):
         self._gauge = IN_FLIGHT.labels(topic)
 
     @property
+    def topic(self) -> str:
+        return self._topic
+
+    @property
     def healthy(self) -> bool:
         return self._running and self._loop_task is not None and not self._loop_task.done()
 
