@@ -52,6 +52,17 @@ def _create_topics(args) -> int:
     return 0
 
 
+def _settings_doc(args) -> int:
+    from bounceflow.settings_doc import render
+
+    text = render()
+    if args.write:
+        Path(args.write).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
@@ -77,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create-topics", help="create the contract topics (settings from BOUNCEFLOW_*)")
     p.add_argument("extra", nargs="*", help="more topics, e.g. retry and dead-letter topics")
     p.set_defaults(run=_create_topics)
+
+    p = sub.add_parser("settings-doc", help="print (or --write) the settings reference")
+    p.add_argument("--write", metavar="PATH")
+    p.set_defaults(run=_settings_doc)
 
     args = parser.parse_args(argv)
     return args.run(args)
