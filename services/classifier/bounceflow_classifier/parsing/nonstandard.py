@@ -64,12 +64,11 @@ _CUT = re.compile(
 _HEADERS_START = re.compile(r"^(?:Return-Path|Received|Message-I[dD]|DKIM-Signature|X-Original-To|Delivered-To|MIME-Version): .*\n(?:[ \t].*\n)*[A-Za-z][\w-]*: ", re.M)
 
 _COMMANDS = re.compile(
-    r"(?P<DATA>\b(?:after|in reply to|response to|like our|for|to)[: ]+(?:end of data|data(?: command)?\b|the data)|"
-    r"after end of data|\[data\]|\bend of data\b|smtp:data|>>> data|final data|'data'|\bin data\b)|"
-    r"(?P<RCPT>rcpt[ _]to\b|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|\brcpt command|in reply to rcpt)|"
-    r"(?P<MAIL>mail[ _]from\b|\[mail_?from\]|smtp:mail|>>> mail|\bmail command)|"
-    r"(?P<CONN>after initial connection|refused to talk to me|greeting|\bbanner\b|connection rejected|smtp:conn|\[conn\])|"
-    r"(?P<HELO>\b(?:after|in reply to|like our) (?:helo|ehlo)\b|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo))",
+    r"(?P<DATA>end of data|data command|\[data\]|smtp:data|>>> data|final data|'data'|(?:after|in|our) data\b)|"
+    r"(?P<RCPT>rcpt[ _]to\b|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|rcpt command)|"
+    r"(?P<MAIL>mail[ _]from\b|\[mail_?from\]|smtp:mail|>>> mail|mail command)|"
+    r"(?P<CONN>after initial connection|refused to talk to me|greeting|banner|connection rejected|smtp:conn|\[conn\])|"
+    r"(?P<HELO>(?:after|in reply to|like our) (?:helo|ehlo)\b|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo))",
 )
 _REMOTE = re.compile(r"\bhost ([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,})\s*\[|remote (?:host|server|mta)[: ]+([A-Za-z0-9][A-Za-z0-9.-]+)|"
                      r"^([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,}) \[[\d.:a-fA-F]+\] (?:did not like|said)", re.I | re.M)
@@ -161,7 +160,7 @@ def squeeze(text: str, limit: int = 1000) -> str:
 # An address standing where MTAs put the failed recipient: alone on its line,
 # as `<addr>:` / `addr...` at the start of a line, or after a label.
 _STRONG = re.compile(
-    r"^\s*(?:(?:final-|original-|failed |invalid |unknown )?(?:recipient|addressee|destinataire|empfänger|rcpt to|to|"
+    r"^\s*(?:(?:final-|original-|failed |invalid |unknown )?(?:recipient|addressee|destinataire|empfänger|rcpt to|"
     r"recipient address|address|e-?mail|user)s?(?:\(s\))?\s*[:=]\s*)?[\"']?<?(?P<a>[^\s<>@\"']+@[^\s<>\"']+?)>?[\"']?"
     r"(?:\s*(?:$|:|\.\.\.|,|\s\(|\s+(?:on|\[|<|-)))",
     re.I,
@@ -231,3 +230,19 @@ def _paragraph(lines: list[str], i: int, col: int) -> str:
         out.append(line.strip())
         j += 1
     return squeeze("\n".join(out))
+
+
+# Provider bounces whose meaning is fixed by who sends them, whatever the
+# language of the text: (marker in the bounce text, reason).
+_PROVIDER_REASONS = (
+    # Google Groups: the group does not exist or does not accept your posts.
+    (re.compile(r"groups\.google\.com/support|support\.google\.com/groups", re.I), "rejected"),
+)
+
+
+def provider_reason(text: str) -> str | None:
+    """Reason implied by the provider that wrote this bounce text, if it fixes one."""
+    for rx, reason in _PROVIDER_REASONS:
+        if rx.search(text):
+            return reason
+    return None

@@ -8,9 +8,12 @@ SMTP command that failed. Order of evidence:
 2. the diagnostic text, matched against per-reason phrase tables (what MTAs
    actually say; the tables are checked in a fixed order, most specific
    first) — text beats codes because codes are often generic (5.0.0, 5.7.1,
-   550) or plainly wrong;
+   550) or plainly wrong, except where a specific code is more reliable than
+   the text (see _CODE_WINS);
 3. the enhanced status code (RFC 3463 subjects/details, plus the widely used
-   5.7.2x authentication codes and Microsoft's 5.7.5xx/6xx);
+   5.7.2x authentication codes);
+3b. generic phrases ("rejected", "refused", "policy") that only decide when
+   the code did not;
 4. the failed SMTP command (refused at connect/HELO → blocked, at MAIL FROM →
    rejected);
 5. `expired` for delays, else `undefined`.
@@ -137,28 +140,30 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"name server reply", r"name server failure", r"temporary (?:dns|lookup|network) failure", r"host is unreachable",
         r"lost connection", r"dns records for the destination computer could not be found", r"message looping",
     )),
-    ("policyviolation", (r"policy", r"prohibited", r"header error", r"administrative prohibition", r"violat",
-                         r"not allowed", r"security issue",)),
+    ("policyviolation", (r"(?:for|by|our|due to|violat\w*|against) (?:local |our |the |security |content )?policy",
+                         r"policy (?:reason|violation|rejection)", r"prohibited", r"header error",
+                         r"administrative prohibition", r"violat", r"message not allowed", r"security issue",)),
     ("blocked", (
         r"blacklist", r"black list", r"blocklist", r"block list", r"\bdnsbl\b", r"\brbl\b", r"spamhaus", r"spamcop", r"sorbs",
-        r"listed (?:at|on|in) ", r"client host (?:\[.{1,60}\] )?(?:rejected|blocked)", r"(?:ip|host|client|server|address|connection) (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|denied|refused|not allowed|blacklisted)",
-        r"access denied", r"refused to talk to me", r"connection refused", r"no access from", r"not allowed to send",
+        r"listed (?:at|on|in) ", r"client host (?:\[.{1,60}\] )?(?:rejected|blocked)", r"(?:ip|host|client|server|address|connection) (?:\S+ )?(?:is |has been |was )?(?:blocked|banned|denied|refused|blacklisted)",
+        r"refused to talk to me", r"connection refused", r"no access from", r"not allowed to send",
         r"sending ip", r"banned", r"service refuse", r"invalid ip for sending", r"dynamic ip", r"dial-?up",
-        r"host network not allowed", r"you are not allowed", r"my name was rejected", r"refused",
+        r"ip address (?:\S+ )?(?:is )?blocked", r"connection refused",
+        r"you are not allowed", r"my name was rejected",
     )),
-    ("rejected", (r"rejected", r"denied", r"recipient address rejected",)),
+
     ("expired", (
         r"retry timeout exceeded", r"retry time not reached", r"giving up", r"could not be delivered for",
         r"message (?:has been )?(?:expired|timed out)", r"delivery time expired", r"too long in (?:the )?queue", r"in the queue too long",
         r"queue time", r"undelivered (?:for|after)", r"has been delayed", r"will be retried", r"unable to deliver (?:this message )?after",
         r"all hosts have been failing", r"delivery attempts will continue", r"no further attempts", r"connection timed out",
         r"for the last \d+ ", r"delivery failed \d+ attempts", r"did not accept our requests to connect", r"message expired",
-        r"server did not respond", r"have been failing for a long time", r"could not find a gateway for",
+        r"server did not respond", r"envelope expired", r"have been failing for a long time", r"could not find a gateway for",
     )),
     ("systemfull", (r"system (?:is )?full", r"insufficient system storage", r"disk full", r"out of disk", r"queue full",)),
     ("systemerror", (
-        r"system error", r"internal (?:server )?error", r"server (?:configuration )?error", r"temporary (?:failure|error|local problem)",
-        r"local error", r"try again later", r"service (?:not available|temporarily unavailable)", r"resources temporarily unavailable",
+        r"system error", r"internal (?:server )?error", r"server (?:configuration )?error",
+        r"local error", r"service (?:not available|temporarily unavailable)", r"resources temporarily unavailable",
         r"mail system (?:error|problem)", r"misconfigur", r"duplicated message-id", r"operating system error", r"i/o error",
         r"error in processing", r"unable to (?:handle|process)", r"server is busy", r"processing error", r"unable to contact ldap",
     )),
@@ -171,8 +176,18 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
     ("onhold", (r"on hold", r"hold this message",)),
 ]
 
+# Generic phrases: they only decide when the status code names no reason.
+_WEAK_TABLE: list[tuple[str, tuple[str, ...]]] = [
+    ("userunknown", (r"recipient address rejected(?:: access denied|\.|\s*$)",)),
+    ("systemerror", (r"temporary (?:failure|error|local problem)", r"try again later",)),
+    ("policyviolation", (r"policy", r"not allowed",)),
+    ("blocked", (r"refused", r"access denied", r"blocked",)),
+    ("rejected", (r"rejected", r"denied",)),
+]
+
+_WEAK = [(reason, re.compile("|".join(f"(?:{p})" for p in pats))) for reason, pats in _WEAK_TABLE]
 _COMPILED = [(reason, re.compile("|".join(f"(?:{p})" for p in pats))) for reason, pats in _TEXT_TABLE]
-MAX_EVIDENCE_CHARS = 6000
+MAX_EVIDENCE_CHARS = 4000
 
 # RFC 3463 status → reason where the code alone is specific enough.
 _STATUS_TABLE: dict[str, str] = {
@@ -205,12 +220,15 @@ HARD_REASONS = frozenset(("userunknown", "hostunknown", "hasmoved", "notaccept",
 _COMMAND_REASON = {"CONN": "blocked", "HELO": "blocked", "EHLO": "blocked", "MAIL": "rejected", "RCPT": "userunknown"}
 
 
-def match_text(text: str) -> str | None:
-    """The first reason whose phrase table matches `text` (any case), else None."""
+def match_text(text: str, weak: bool = False) -> str | None:
+    """The first reason whose phrase table matches `text` (any case), else None.
+
+    With weak=True, the generic-phrase tier is searched instead.
+    """
     if not text:
         return None
     low = text[:MAX_EVIDENCE_CHARS].lower()
-    for reason, rx in _COMPILED:
+    for reason, rx in (_WEAK if weak else _COMPILED):
         if rx.search(low):
             return reason
     return None
@@ -228,7 +246,7 @@ def from_status(status: str | None) -> str | None:
 
 def classify(status: str | None, smtp_code: int | None, diagnostic: str | None,
              action: str | None = None, command: str | None = None,
-             evidence_reason: str | None = None) -> str:
+             evidence_reason: str | None = None, weak_reason: str | None = None) -> str:
     """Decide the reason for one recipient; see the module docstring for the order."""
     status = normalise_status(status or "") if status else None
     if (action or "").lower() in ("delivered", "relayed", "expanded", "deliverable") or (status or "").startswith("2."):
@@ -239,6 +257,8 @@ def classify(status: str | None, smtp_code: int | None, diagnostic: str | None,
         reason = coded
     if reason is None:
         reason = coded
+    if reason is None:
+        reason = (weak_reason if weak_reason is not None else match_text(diagnostic or "", weak=True)) or None
     if reason == "userunknown" and command == "DATA" and coded != "userunknown":
         reason = "filtered"
     if reason is None and command:

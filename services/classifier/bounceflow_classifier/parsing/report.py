@@ -39,6 +39,7 @@ class Collected:
     exclude: set[str] = field(default_factory=set)
     sender_address: str = ""
     auto_reply: bool = False
+    failed_recipients: list[str] = field(default_factory=list)
     is_dsn_report: bool = False
 
 
@@ -81,6 +82,7 @@ def collect(msg: Message) -> Collected:
     if c.returned is None and c.returned_text:
         c.returned = _headers_of(c.returned_text)
     c.auto_reply = autoreply.detect(msg)
+    c.failed_recipients = [a.lower() for a in nonstandard.ADDRESS.findall(mime.get_header(msg, "X-Failed-Recipients"))]
     c.is_dsn_report = mime.content_type(msg) == "multipart/report" and "delivery-status" in str(
         msg.get_param("report-type", "") or "").lower()
     return c
@@ -176,6 +178,8 @@ def from_text(parts: Collected, dsn_category: bool = False) -> Classification:
     """Records from an MTA's prose bounce (or a report whose status part is unusable)."""
     text = parts.explanation
     found = nonstandard.find_recipients(text, parts.exclude)
+    if not found and parts.failed_recipients:  # Exim, Google: the header names them
+        found = [nonstandard.TextRecipient(a, "") for a in parts.failed_recipients]
     if not found and parts.returned is not None:
         to = _first_address(mime.get_header(parts.returned, "To"))
         if to:
@@ -183,6 +187,7 @@ def from_text(parts: Collected, dsn_category: bool = False) -> Classification:
     if not found:
         found = [nonstandard.TextRecipient("", nonstandard.squeeze(text))]
     delayed = nonstandard.is_delay(text)
+    fixed_reason = nonstandard.provider_reason(text)
     records = []
     for f in found[:100]:
         diag = f.diagnostic or nonstandard.squeeze(text)
@@ -191,6 +196,7 @@ def from_text(parts: Collected, dsn_category: bool = False) -> Classification:
             "action": "delayed" if delayed else "failed",
             "diagnostic": diag,
             "context": [text],
+            "fixed_reason": fixed_reason,
         })
     if dsn_category:
         return build("dsn-delay" if delayed else "dsn-failure", records, diagnose=True)
@@ -233,6 +239,7 @@ def _pick_top(statuses: list[RecipientStatus]) -> RecipientStatus | None:
 
 def _diagnose(rec: dict, context: list[str]) -> None:
     """Codes, command, remote MTA, reason and hard/soft of one record, in place."""
+    fixed_reason = rec.pop("fixed_reason", None)
     diag = rec.get("diagnostic") or ""
     texts = [nonstandard.remote_reply(diag), diag] + [c for c in context if c]
     if not rec.get("status"):
@@ -251,14 +258,19 @@ def _diagnose(rec: dict, context: list[str]) -> None:
         rec["remote_mta"] = nonstandard.remote_mta_of(diag) or None
     command = nonstandard.command_of(" ".join(texts[1:3])) or (
         nonstandard.command_of(texts[3]) if len(texts) > 3 else None)
-    evidence = None
+    evidence = weak = None
     for t in texts:
         evidence = reasons.match_text(t)
         if evidence:
             break
+    if not evidence:
+        for t in texts:
+            weak = reasons.match_text(t, weak=True)
+            if weak:
+                break
     reason = reasons.classify(rec.get("status"), rec.get("smtp_code"), "", rec.get("action"), command,
-                              evidence_reason=evidence or "")
-    rec["reason"] = reason
+                              evidence_reason=evidence or "", weak_reason=weak or "")
+    rec["reason"] = fixed_reason or reason
     if rec.get("action") in _SUCCESS_ACTIONS or reason == "delivered":
         rec["bounce_type"] = None
     else:
