@@ -126,7 +126,7 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"usuario (?:desconocido|no existe)", r"no existe", r"inesistente", r"non esiste", r"couldn'?t be found",
         r"address not found", r"addressee unknown", r"is not a known user", r"user not found", r"user doesn'?t exist",
         r"unknown or illegal alias", r"invalid address", r"address (?:does not|doesn'?t) exist", r"no valid recipients?",
-        r"mailbox name not allowed", r"not our customer", r"could not be found", r"inactive email address",
+        r"mailbox name not allowed", r"not our customer", r"recipient address rejected: access denied", r"could not be found", r"inactive email address",
     )),
     ("filtered", (
         r"(?:rejected|blocked|denied) by (?:the )?(?:recipient|user|domain|address)'?s? (?:filter|settings|preferences)",
@@ -158,7 +158,7 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"queue time", r"undelivered (?:for|after)", r"has been delayed", r"will be retried", r"unable to deliver (?:this message )?after",
         r"all hosts have been failing", r"delivery attempts will continue", r"no further attempts", r"connection timed out",
         r"for the last \d+ ", r"delivery failed \d+ attempts", r"did not accept our requests to connect", r"message expired",
-        r"server did not respond", r"envelope expired", r"have been failing for a long time", r"could not find a gateway for",
+        r"server did not respond", r"envelope expired", r"operation timed out", r"have been failing for a long time", r"could not find a gateway for",
     )),
     ("systemfull", (r"system (?:is )?full", r"insufficient system storage", r"disk full", r"out of disk", r"queue full",)),
     ("systemerror", (
@@ -178,7 +178,7 @@ _TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
 
 # Generic phrases: they only decide when the status code names no reason.
 _WEAK_TABLE: list[tuple[str, tuple[str, ...]]] = [
-    ("userunknown", (r"recipient address rejected(?:: access denied|\.|\s*$)",)),
+    ("userunknown", (r"recipient address rejected(?:\.|\s*$)",)),
     ("systemerror", (r"temporary (?:failure|error|local problem)", r"try again later",)),
     ("policyviolation", (r"policy", r"not allowed",)),
     ("blocked", (r"refused", r"access denied", r"blocked",)),
@@ -192,7 +192,7 @@ MAX_EVIDENCE_CHARS = 4000
 # RFC 3463 status → reason where the code alone is specific enough.
 _STATUS_TABLE: dict[str, str] = {
     "1.1": "userunknown", "1.2": "hostunknown", "1.3": "userunknown", "1.4": "userunknown",
-    "1.5": "userunknown", "1.6": "hasmoved", "1.7": "rejected", "1.8": "rejected", "1.9": "userunknown",
+    "1.5": "userunknown", "1.6": "hasmoved", "1.7": "rejected", "1.8": "rejected",
     "1.10": "notaccept",
     "2.0": "filtered", "2.1": "suspend", "2.2": "mailboxfull", "2.3": "exceedlimit", "2.4": "systemerror",
     "3.0": "systemerror", "3.1": "systemfull", "3.2": "notaccept", "3.3": "systemerror", "3.4": "mesgtoobig",
@@ -203,7 +203,7 @@ _STATUS_TABLE: dict[str, str] = {
     "5.5": "syntaxerror",
     "6.0": "contenterror", "6.1": "contenterror", "6.2": "contenterror", "6.3": "contenterror", "6.4": "contenterror",
     "6.5": "contenterror",
-    "7.0": "securityerror", "7.1": "securityerror", "7.2": "securityerror", "7.3": "securityerror",
+    "7.0": "securityerror", "7.2": "securityerror", "7.3": "securityerror",
     "7.4": "securityerror", "7.5": "securityerror", "7.6": "securityerror", "7.7": "securityerror",
     "7.8": "securityerror", "7.9": "policyviolation", "7.10": "securityerror", "7.11": "securityerror",
     "7.13": "suspend", "7.14": "securityerror", "7.15": "securityerror", "7.16": "mailboxfull",
@@ -255,14 +255,18 @@ def classify(status: str | None, smtp_code: int | None, diagnostic: str | None,
     coded = from_status(status)
     if reason and coded and coded in _CODE_WINS and reason not in _CODE_WINS.get(coded, ()):
         reason = coded
-    if reason is None:
+    if reason is None and coded and not (command in _COMMAND_REASON and coded == "securityerror"):
         reason = coded
     if reason is None:
-        reason = (weak_reason if weak_reason is not None else match_text(diagnostic or "", weak=True)) or None
+        generic = (weak_reason if weak_reason is not None else match_text(diagnostic or "", weak=True)) or None
+        # A refusal before RCPT is about the sender or its host, whatever the wording.
+        reason = _COMMAND_REASON.get(command) if command in ("CONN", "HELO", "EHLO", "MAIL") else generic
     if reason == "userunknown" and command == "DATA" and coded != "userunknown":
         reason = "filtered"
     if reason is None and command:
         reason = _COMMAND_REASON.get(command)
+    if reason is None:
+        reason = coded
     if reason is None:
         reason = "expired" if (action or "").lower() == "delayed" else "undefined"
     return reason
@@ -272,7 +276,7 @@ def classify(status: str | None, smtp_code: int | None, diagnostic: str | None,
 _CODE_WINS: dict[str, tuple[str, ...]] = {
     "mailboxfull": (), "requireptr": (), "authfailure": (), "hasmoved": (),
     "userunknown": ("norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "suspend",
-                    "authfailure", "requireptr", "spamdetected", "toomanyconn", "speeding", "policyviolation"), "mesgtoobig": ("exceedlimit",), "exceedlimit": ("mesgtoobig",),
+                    "authfailure", "requireptr", "spamdetected", "toomanyconn", "speeding", "policyviolation"), "mesgtoobig": ("exceedlimit",), "exceedlimit": (),
     "rejected": (), "contenterror": (), "suspend": ("mailboxfull", "userunknown", "filtered"),
 }
 
