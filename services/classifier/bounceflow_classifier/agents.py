@@ -9,6 +9,9 @@
   (matched, or unmatched after `classifier_join_retry_timeout`) or defers again.
 - a timer deletes expired table entries.
 
+Each agent yields what it did (the stored message id or the outcome), so a
+unit test's `put()` returns once the event was handled.
+
 Outputs are sent without waiting for each acknowledgement; Faust flushes the
 producer before it commits the input offsets, so an offset is committed only
 after what its record produced is durable (at-least-once; outputs carry the
@@ -74,23 +77,28 @@ def register(
     @app.agent(topics.outgoing, name="record-outgoing")
     async def record_outgoing(stream):
         async for event in stream.events():
-            _record(table, event, clock(), policy)
+            yield _record(table, event, clock(), policy)
 
     @app.agent(topics.raw_bounce, name="classify-raw-bounce")
     async def classify_raw_bounce(stream):
         async for event in stream.events():
-            await emit(_first_attempt(table, event, clock(), policy))
+            outcome = _first_attempt(table, event, clock(), policy)
+            await emit(outcome)
+            yield outcome
 
     @app.agent(topics.retry, name="retry-join")
     async def retry_join(stream):
         async for event in stream.events():
             deferred = _decode_deferred(event)
             if deferred is None:
+                yield None
                 continue
             wait = (tables.as_utc(deferred.not_before) - clock()).total_seconds()
             if wait > 0:
                 await asyncio.sleep(wait)
-            await emit(_retry_attempt(table, event, deferred, clock(), policy))
+            outcome = _retry_attempt(table, event, deferred, clock(), policy)
+            await emit(outcome)
+            yield outcome
 
     @app.timer(interval=settings.classifier_table_sweep_interval, name="expire-sent-messages")
     async def expire_sent_messages():
@@ -103,18 +111,19 @@ def register(
     return Agents(record_outgoing, classify_raw_bounce, retry_join, table)
 
 
-def _record(table: faust.Table, event: faust.types.EventT, now: datetime, policy: join.JoinPolicy) -> None:
+def _record(table: faust.Table, event: faust.types.EventT, now: datetime, policy: join.JoinPolicy) -> str | None:
     try:
         msg = OutgoingMessage.from_bytes(event.value)
     except (ValidationError, ValueError, TypeError) as exc:
         OUTGOING_SKIPPED.labels("invalid").inc()
         log.error("invalid outgoing record, not stored", extra={"message_id": _key(event), "where": _where(event), "error": str(exc)[:300]})
-        return
+        return None
     if tables.as_utc(msg.submitted_at) < now - policy.ttl:
         OUTGOING_SKIPPED.labels("expired").inc()
-        return  # a replay of old history: it would be expired on arrival
+        return None  # a replay of old history: it would be expired on arrival
     tables.remember(table, msg)
     OUTGOING_RECORDED.inc()
+    return msg.message_id
 
 
 def _first_attempt(table: faust.Table, event: faust.types.EventT, now: datetime, policy: join.JoinPolicy) -> join.Outcome:
