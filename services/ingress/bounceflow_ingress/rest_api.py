@@ -85,15 +85,26 @@ class DsnBody(BaseModel):
     )
 
 
+EXAMPLE_BODIES = [
+    {"envelope": "info@example.com", "recipient": "recipient@example.com", "from": "info@example.com",
+     "to": "recipient@example.com", "html": "This is example content."},
+    {"envelope": "bounce@yourdomain.com", "recipient": "info@example.com",
+     "mime": "From: info@example.com\r\nSubject: hi\r\n\r\nHello\r\n", "trackbounces": True,
+     "dsn": {"notify": "FAILURE", "ret": "HDRS", "envid": "unique-identifier", "orcpt": "info@example.com"}},
+]
+
+
 class SendRequest(BaseModel):
     """One message for one or more recipients."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": EXAMPLE_BODIES})
 
     envelope: str | None = Field(
-        default=None, description="Envelope sender, where bounces go. Omitted: no bounces reach you."
+        default=None, description="Envelope sender, where bounces go. Omitted: no bounces reach you.", json_schema_extra={"format": "email"}
     )
-    recipient: str | None = Field(default=None, description="The envelope recipient (or use `recipients`).")
+    recipient: str | None = Field(
+        default=None, description="The envelope recipient (or use `recipients`).", json_schema_extra={"format": "email"}
+    )
     recipients: list[str] | None = Field(default=None, description="Envelope recipients (or use `recipient`).")
     from_: str | None = Field(default=None, alias="from", description="From header (composed messages).")
     to: str | list[str] | None = Field(default=None, description="To header (composed messages).")
