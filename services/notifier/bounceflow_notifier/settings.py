@@ -8,11 +8,24 @@ a ClickHouse server. Same SQL either way.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from bounceflow.settings import CommonSettings
+
+
+def _seconds_list(value):
+    """`30,120` or `[30, 120]` from the environment; a list as is."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
 
 
 class NotifierSettings(CommonSettings):
@@ -48,6 +61,62 @@ class NotifierSettings(CommonSettings):
     stats_default_days: int = Field(
         default=30, ge=1, description="Period of `/api/stats` when no `from` is given."
     )
+
+    # --- feedback loops and forwarding (dispatcher.py, webhooks.py, forwarding.py) ---
+    notifier_notify_group: str = Field(
+        default="notifier-notify",
+        description="Consumer group (prefixed) of the notification dispatcher: webhooks and "
+        "forwards. Separate from the log writer's, so a slow endpoint never delays logging.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs that resolve to private, loopback, link-local, multicast "
+        "or reserved addresses (SSRF guard). Tests and `make run` turn it on for loopback.",
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds one webhook POST may take (connect to last byte)."
+    )
+    notification_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800, 28800],
+        description="Seconds before attempt 2, 3, … of a webhook or forward (comma-separated or a "
+        "JSON list); after the last one the event is dead-lettered. The default makes 11 attempts "
+        "over about 32 hours.",
+    )
+    notification_retry_jitter: float = Field(
+        default=0.2, ge=0, le=1,
+        description="Each retry delay is scaled by a random factor in [1-jitter, 1+jitter].",
+    )
+    notifier_forward_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON map domain -> "host:port" for forwarded bounces; "*" matches any domain. '
+        "Takes precedence over the smarthost and DNS MX (tests and `make run` point it at a MailSink).",
+    )
+    notifier_forward_smarthost: str = Field(
+        default="", description='"host:port" to hand every forwarded bounce to; empty: DNS MX.'
+    )
+    notifier_helo_name: str = Field(
+        default="localhost", description="EHLO name the notifier uses when it forwards bounces."
+    )
+    notifier_forward_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds one forwarding SMTP transaction may take."
+    )
+    notifier_host_concurrency: int = Field(
+        default=8, ge=1, description="Attempts in flight at once per endpoint host (webhook host or MX)."
+    )
+    notifier_host_backlog: int = Field(
+        default=200, ge=0,
+        description="Attempts that may wait for one busy host; beyond that an event goes straight "
+        "to `notification-retry`, so a dead endpoint cannot use up the dispatcher.",
+    )
+    notifier_max_in_flight: int = Field(
+        default=1000, ge=1, description="Records the dispatcher works on at once (all topics)."
+    )
+    notifier_retry_max_held: int = Field(
+        default=10000, ge=1,
+        description="Retry records held in memory until due; beyond that the retry topic is paused.",
+    )
+
+    _split_schedule = field_validator("notification_retry_schedule", mode="before")(_seconds_list)
 
     def resolved_clickhouse_dsn(self) -> str:
         """The DSN with a relative chDB path made absolute."""
