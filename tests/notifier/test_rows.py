@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timezone
 
 import pytest
-from notifier_records import T0, bounce, deferred, delivery, expired, refused
+from notifier.notifier_records import T0, bounce, deferred, delivery, expired, refused
 
 from bounceflow_notifier.rows import (
     TABLE_COLUMNS, bounce_rows, bounce_type_for, delivery_rows, reason_for, recipient_domain, record_rows,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from notifier_records import T0, bounce, delivery, expired, refused
+from notifier.notifier_records import T0, bounce, delivery, expired, refused
 
 from bounceflow_notifier.migrations import load_migrations, migrate, split_statements
 from bounceflow_notifier.queries import LogFilter, count_log, select_log

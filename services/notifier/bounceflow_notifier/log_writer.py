@@ -1,6 +1,6 @@
 """Consumes delivery-result and classified-bounce into the ClickHouse logs.
 
-Its own consumer group (`notifier-logs`), so a slow webhook never holds up
+Its own consumer group (`notifier-logs` by default), so a slow webhook never holds up
 logging and the other way round. Records are batched (size and time bound,
 because single-row inserts into ClickHouse are slow), and a partition's
 offset is committed only after every row of the batch was inserted. When
@@ -30,11 +30,12 @@ from bounceflow_notifier.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-GROUP = "notifier-logs"
 TOPICS = ("delivery-result", "classified-bounce")
 
 ROWS_WRITTEN = Counter("bounceflow_notifier_rows_written_total", "Rows inserted into ClickHouse.", ["table"])
-INSERT_FAILURES = Counter("bounceflow_notifier_insert_failures_total", "Failed ClickHouse batch inserts (retried).")
+STORE_FAILURES = Counter(
+    "bounceflow_notifier_clickhouse_failures_total", "Failed ClickHouse migrations or batch inserts (all retried)."
+)
 REJECTED = Counter(
     "bounceflow_notifier_records_rejected_total", "Unparseable records kept in rejected_records.", ["topic"]
 )
@@ -56,14 +57,14 @@ class LogWriter:
         self._offsets: dict[TopicPartition, int] = {}
         self._first_pending_at: float | None = None
         self.migrated = False
-        self.insert_failures = 0
+        self.store_failures = 0
         self.records_logged = 0
         self.records_rejected = 0
 
     async def start(self) -> None:
         """Join the consumer group and start the loop (migrations run first, in the loop)."""
         self._consumer = create_consumer(
-            self._settings, GROUP, *TOPICS, max_poll_records=self._settings.log_batch_size
+            self._settings, self._settings.notifier_log_group, *TOPICS, max_poll_records=self._settings.log_batch_size
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="notifier-log-writer")
@@ -100,6 +101,8 @@ class LogWriter:
                 self.migrated = True
                 return
             except StoreUnavailable as exc:
+                self.store_failures += 1
+                STORE_FAILURES.inc()
                 log.warning("ClickHouse unavailable for migrations; retrying", extra={"error": str(exc), "retry_in": delay})
                 await self._sleep(delay)
                 delay = min(delay * 2, self._settings.log_retry_max)
@@ -160,8 +163,8 @@ class LogWriter:
                     await self._store.insert(table, TABLE_COLUMNS[table], rows)
                 return True
             except StoreUnavailable as exc:
-                self.insert_failures += 1
-                INSERT_FAILURES.inc()
+                self.store_failures += 1
+                STORE_FAILURES.inc()
                 log.warning("ClickHouse insert failed; keeping the batch and retrying",
                             extra={"error": str(exc), "records": self._records, "retry_in": delay,
                                    "offsets": self._offset_text()})

@@ -5,9 +5,11 @@ and `GET /api/stats`, next to `/health` and `/metrics`. A caller
 authenticates with `Authorization: Bearer <api key>` and sees only its own
 account's rows. Queries go through the notifier's single ClickHouse thread
 (with chDB the notifier is the only process that may open the data path).
+
+No `from __future__ import annotations` here: FastAPI reads the parameter
+annotations at runtime, including aliases local to `create_app`.
 """
 
-from __future__ import annotations
 
 import csv
 import io

@@ -44,6 +44,11 @@ class NotifierSettings(CommonSettings):
     notifier_http_port: int = Field(
         default=8082, description="Port of the read API, `/health` and `/metrics`."
     )
+    notifier_log_group: str = Field(
+        default="notifier-logs",
+        description="Consumer group of the log writer (prefixed); a new name replays the topics "
+        "from the beginning, which is harmless: the logs dedupe by event id.",
+    )
     log_batch_size: int = Field(
         default=5000, ge=1, description="Insert into ClickHouse once this many records are pending."
     )
