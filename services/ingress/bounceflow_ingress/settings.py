@@ -47,6 +47,6 @@ class IngressSettings(CommonSettings):
         default=300.0, description="Seconds the auth failures of a client address are remembered."
     )
     ingress_kafka_producers: int = Field(
-        default=4, description="Transactional producers in the pool (messages published concurrently)."
+        default=8, description="Transactional producers in the pool (messages published concurrently)."
     )
     ingress_smtp_timeout: float = Field(default=300.0, description="Idle timeout of an SMTP session, seconds.")

@@ -1,0 +1,137 @@
+"""The decisions without sockets: DSN parameters, submission records, reply codes, auth limit."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bounceflow.models import MESSAGE_ID_HEADER, DsnRequest
+from bounceflow_ingress.auth_limit import FailureLimiter
+from bounceflow_ingress.dsn_params import (
+    DsnParamError,
+    MailDsn,
+    RcptDsn,
+    combine,
+    from_rest,
+    parse_mail_params,
+    parse_rcpt_params,
+    xtext_decode,
+    xtext_encode,
+)
+from bounceflow_ingress.smtp_server import split_dsn_params, with_enhanced_code
+from bounceflow_ingress.submission import (
+    RecipientRequest,
+    Submission,
+    build_records,
+    compose_mime,
+    header_values,
+    stamp,
+)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127)))
+def test_xtext_round_trip(value):
+    encoded = xtext_encode(value)
+    assert all(33 <= ord(c) <= 126 and c != "=" for c in encoded)
+    assert xtext_decode(encoded, "X") == value
+
+
+@pytest.mark.parametrize("bad", ["a+2", "a+2b", "a=b", "a b", "+GG", "é"])
+def test_xtext_rejects(bad):
+    with pytest.raises(DsnParamError):
+        xtext_decode(bad, "ENVID")
+
+
+def test_mail_and_rcpt_params_keep_case():
+    mail = parse_mail_params(["SIZE=10", "ret=hdrs", "ENVID=Ab+2Bc"])
+    rcpt = parse_rcpt_params(["NOTIFY=delay,Failure", "orcpt=RFC822;Bob@X.example"])
+    assert mail == MailDsn(ret="HDRS", envid="Ab+c")
+    assert rcpt == RcptDsn(notify=("DELAY", "FAILURE"), orcpt="RFC822;Bob@X.example")
+    assert combine(mail, rcpt) == DsnRequest(notify=["DELAY", "FAILURE"], ret="HDRS", envid="Ab+c",
+                                             orcpt="RFC822;Bob@X.example")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["NOTIFY=NEVER,SUCCESS"], ["NOTIFY=SUCCESS,SUCCESS"], ["NOTIFY=,"], ["ORCPT=;a@b"], ["ORCPT=x y;a@b"],
+     ["NOTIFY=SUCCESS", "notify=FAILURE"]],
+)
+def test_bad_rcpt_params(options):
+    with pytest.raises(DsnParamError):
+        parse_rcpt_params(options)
+
+
+def test_rest_dsn():
+    assert from_rest("never") == DsnRequest(notify=["NEVER"])
+    assert from_rest(["SUCCESS", "FAILURE"], "hdrs", "id-1", "info@example.com") == DsnRequest(
+        notify=["SUCCESS", "FAILURE"], ret="HDRS", envid="id-1", orcpt="rfc822;info@example.com")
+    assert from_rest(orcpt="rfc822;a@example.com").orcpt == "rfc822;a@example.com"
+    for bad in (dict(notify="ALWAYS"), dict(ret="ALL"), dict(envid="é"), dict(envid="x" * 101), dict(orcpt="nobody")):
+        with pytest.raises(DsnParamError):
+            from_rest(**bad)
+
+
+def test_split_dsn_params_keeps_the_rest_for_aiosmtpd():
+    assert split_dsn_params("SIZE=10 ret=HDRS BODY=8BITMIME EnvId=Ab", ("RET", "ENVID")) == (
+        "SIZE=10 BODY=8BITMIME", ["ret=HDRS", "EnvId=Ab"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("503 Error: need MAIL command", "503 5.5.1 Error: need MAIL command"),
+        ("250 OK", "250 2.0.0 OK"),
+        ("250 2.1.0 Sender OK", "250 2.1.0 Sender OK"),
+        ("552 Error: Too much mail data", "552 5.3.4 Error: Too much mail data"),
+        ("354 End data with <CR><LF>.<CR><LF>", "354 End data with <CR><LF>.<CR><LF>"),
+        ("334 ", "334 "),
+    ],
+)
+def test_enhanced_codes_added_where_missing(raw, expected):
+    assert with_enhanced_code(raw) == expected
+
+
+def test_failure_limiter_window():
+    now = [0.0]
+    limiter = FailureLimiter(2, 10, clock=lambda: now[0])
+    limiter.failed("a")
+    limiter.failed("a")
+    assert limiter.blocked("a") and not limiter.blocked("b")
+    now[0] = 10.0
+    assert not limiter.blocked("a"), "failures age out"
+    limiter.failed("a")
+    limiter.succeeded("a")
+    assert not limiter.blocked("a")
+
+
+def test_stamp_prepends_and_replaces_forged_id():
+    mime = b"From: a@example.com\r\nX-Bounceflow-Id: forged\r\n  continued\r\nSubject: s\r\n\r\nX-Bounceflow-Id: body\r\n"
+    out = stamp(mime, "01abc", "<m@h>")
+    assert out.startswith(b"X-Bounceflow-Id: 01abc\r\nMessage-ID: <m@h>\r\nFrom: a@example.com\r\nSubject: s\r\n")
+    assert out.endswith(b"\r\n\r\nX-Bounceflow-Id: body\r\n"), "the body is untouched"
+    assert stamp(b"Subject: lf\n\nbody\n", "01x", None) == b"X-Bounceflow-Id: 01x\nSubject: lf\n\nbody\n"
+
+
+def test_build_records_one_per_recipient():
+    submission = Submission(
+        account="acme", source="smtp", envelope_from="", track_bounces=True,
+        recipients=(RecipientRequest("a@example.net"), RecipientRequest("b@example.net", DsnRequest(notify=["NEVER"]))),
+        mime=b"From: x@example.com\r\n\r\nhi\r\n",
+    )
+    records = build_records(submission, "h.test")
+    assert [r.recipient for r in records] == ["a@example.net", "b@example.net"]
+    assert records[1].dsn.notify == ["NEVER"]
+    copies = [base64.b64decode(r.mime_b64) for r in records]
+    assert [header_values(c, MESSAGE_ID_HEADER) for c in copies] == [[r.message_id] for r in records]
+    assert header_values(copies[0], "Message-ID") == header_values(copies[1], "Message-ID")
+
+
+def test_compose_mime_variants():
+    html_only = compose_mime(from_="a@example.com", to=["b@example.net"], subject="S", html="<b>x</b>", text=None,
+                             hostname="h")
+    assert b"Content-Type: text/html" in html_only and b"\r\n" in html_only
+    both = compose_mime(from_="a@example.com", to=[], subject=None, html="<b>x</b>", text="x", hostname="h")
+    assert b"multipart/alternative" in both and b"To: undisclosed-recipients:;" in both
