@@ -130,8 +130,9 @@ class SmtpConnection:
         lines, code = [], None
         for _ in range(MAX_REPLY_LINES):
             try:
-                raw = await asyncio.wait_for(self._reader.readline(), self.timeout)
-            except (TimeoutError, asyncio.TimeoutError) as exc:
+                async with asyncio.timeout(self.timeout):  # no extra task per line, unlike wait_for
+                    raw = await self._reader.readline()
+            except TimeoutError as exc:
                 raise SmtpTimeout(f"{self.host}: no reply within {self.timeout:g}s") from exc
             except (OSError, asyncio.LimitOverrunError, ValueError) as exc:
                 raise SmtpDisconnected(f"{self.host}: {exc}") from exc
@@ -152,8 +153,10 @@ class SmtpConnection:
     async def _send(self, data: bytes) -> None:
         try:
             self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+            if self._writer.transport.get_write_buffer_size() > 0:  # only wait when the kernel is full
+                async with asyncio.timeout(self.timeout):
+                    await self._writer.drain()
+        except TimeoutError as exc:
             raise SmtpTimeout(f"{self.host}: write timed out") from exc
         except OSError as exc:
             raise SmtpDisconnected(f"{self.host}: {exc}") from exc

@@ -184,7 +184,8 @@ class TopicWorker(ConsumerRebalanceListener):
                     await self._producer.send(self._settings.topic(o.topic), o.value, key=o.key.encode())
                     for o in outputs
                 ]
-                await asyncio.wait_for(asyncio.gather(*futures), self._settings.kafka_ack_timeout)
+                async with asyncio.timeout(self._settings.kafka_ack_timeout):
+                    await asyncio.gather(*futures)
                 return True
             except Exception as exc:  # every producer error means "not durable yet"
                 error = KafkaUnavailable(f"{type(exc).__name__}: {exc}")
