@@ -168,11 +168,10 @@ class Forwarder:
         last = ForwardResult(False, False, "no host tried")
         for host, port in hosts:
             try:
-                await aiosmtplib.send(
-                    mime, sender="", recipients=[address], hostname=host, port=port,
-                    local_hostname=self._helo, timeout=self._timeout, start_tls=None,
-                    validate_certs=False,
-                )
+                client = aiosmtplib.SMTP(hostname=host, port=port, local_hostname=self._helo,
+                                         timeout=self._timeout, start_tls=None, validate_certs=False)
+                async with client:
+                    await client.sendmail("", [address], mime)  # MAIL FROM:<>
                 return ForwardResult(True, host=f"{host}:{port}")
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 codes = [e.code for e in exc.recipients]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bounceflow.kafka import create_producer
 from bounceflow.models import DeadLetter
@@ -70,18 +71,28 @@ def requeued(letter: DeadLetter, now: datetime) -> bytes:
     return pending.to_bytes()
 
 
+async def topic_partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    """The partitions of `topic` (none when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for t in described if t["error_code"] == 0
+            for p in t["partitions"]]
+
+
 async def read_dead_letters(settings: NotifierSettings, timeout: float = 30.0) -> list[DeadLetter]:
     """Every dead letter currently on the topic, in order per partition."""
     topic = settings.topic(DEAD_LETTER_TOPIC)
+    tps = await topic_partitions(settings.kafka_bootstrap, topic)
+    if not tps:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
                                 isolation_level="read_committed")
     await consumer.start()
     try:
-        await consumer.topics()  # loads metadata for every topic
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
