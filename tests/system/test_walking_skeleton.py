@@ -39,7 +39,7 @@ async def _inject(system, recipient: str, subject: str) -> None:
 
 
 async def test_a_dsn_failure_reaches_webhooks_and_both_logs(system):
-    recipient = "dsn-failure+skeleton@example.test"
+    recipient = "dsn-failure+skeleton@example.com"
     mx = MxSimulator(port=system.ports["mx"], bounce_relay=("127.0.0.1", system.ports["receiver_smtp"]))
     sink = WebhookSink(port=system.ports["webhooks"])
     await mx.start()
@@ -84,7 +84,7 @@ async def test_a_dsn_failure_reaches_webhooks_and_both_logs(system):
 
 
 async def test_a_refused_rcpt_lands_in_the_failure_log(system):
-    recipient = "refuse-rcpt+skeleton@example.test"
+    recipient = "refuse-rcpt+skeleton@example.com"
     mx = MxSimulator(port=system.ports["mx"], bounce_relay=("127.0.0.1", system.ports["receiver_smtp"]))
     sink = WebhookSink(port=system.ports["webhooks"])
     await mx.start()
@@ -94,7 +94,7 @@ async def test_a_refused_rcpt_lands_in_the_failure_log(system):
         rows = await system.wait_rows("/api/failures", lambda r: r["recipient"] == recipient)
         assert rows[0]["status"] == "5.1.1"
         assert rows[0]["smtp_code"] == 550
-        assert rows[0]["source"] == "smtp"
+        assert rows[0]["source"] == "delivery"
         failure = json.loads((await sink.wait_for(1, timeout=60, path="/failures"))[0].body)
         assert failure["recipient"] == recipient and failure["status"] == "5.1.1"
         # Refused at SMTP time: no mail was accepted, so nothing reaches the bounce log.
