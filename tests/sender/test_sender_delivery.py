@@ -236,3 +236,22 @@ async def test_dot_lines_survive(start_mx, kafka, sender_settings, start_sender)
 
     assert (await results.final(message.message_id)).status == "delivered"
     assert mx.received[0].data.endswith(body)
+
+
+async def test_health_and_metrics(start_mx, kafka, sender_settings, start_sender):
+    import httpx
+
+    publisher, results = kafka
+    mx = await start_mx()
+    settings = sender_settings(mx.port)
+    await start_sender(settings)
+    message = await publisher.send(outgoing("accept+20@example.com"))
+    await results.final(message.message_id)
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.sender_http_port}") as client:
+        health = await client.get("/health")
+        metrics = (await client.get("/metrics")).text
+    assert health.status_code == 200
+    assert health.json()["checks"] == {"consumer-outgoing": True, "consumer-outgoing-retry": True}
+    assert 'bounceflow_sender_attempts_total{final="true",status="delivered"}' in metrics
+    assert "bounceflow_sender_delivery_seconds_bucket" in metrics and "bounceflow_sender_in_flight" in metrics
