@@ -13,10 +13,12 @@ from bounceflow_bounce_receiver.settings import ReceiverSettings
 async def _run(settings: ReceiverSettings) -> None:
     service = BounceReceiverService(settings)
     stop = asyncio.Event()
+    await service.start()
+    # After start: uvicorn (the HTTP endpoints) installs its own signal
+    # handlers when it starts serving; ours must be the ones in place.
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await service.start()
     try:
         await stop.wait()
     finally:

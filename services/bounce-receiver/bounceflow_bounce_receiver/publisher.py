@@ -55,6 +55,7 @@ class BounceWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task | None = None
+        self._inflight: list[_Pending] = []
         self.healthy = False
 
     async def start(self) -> None:
@@ -73,10 +74,11 @@ class BounceWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
+        waiting = self._inflight + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        for pending in waiting:
             if not pending.done.done():
                 pending.done.set_exception(KafkaUnavailable("bounce-receiver stopping"))
+                pending.done.exception()
         await self._discard_producer()
 
     async def write(self, records: list[OutRecord]) -> None:
@@ -102,9 +104,10 @@ class BounceWriter:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_MAILS_PER_TRANSACTION:
                 batch.append(self._queue.get_nowait())
-            batch = [p for p in batch if not p.done.done()]
-            if batch:
-                await self._commit_batch(batch)
+            self._inflight = [p for p in batch if not p.done.done()]
+            if self._inflight:
+                await self._commit_batch(self._inflight)
+            self._inflight = []
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         try:

@@ -50,12 +50,17 @@ class BounceReceiverService:
         """Create the topic if missing, start the writer, then listen on SMTP and HTTP."""
         await self._ensure_topic()
         await self.writer.start()
-        self._smtp = await start_smtp_server(self.settings, self.handler, self.connections)
-        checks = {"kafka": lambda: self.writer.healthy, "smtp": lambda: self._smtp.is_serving()}
-        self._http = HttpServer(
-            health_app("bounce-receiver", checks), self.settings.http_host, self.settings.receiver_http_port
-        )
-        await self._http.start()
+        try:
+            self._smtp = await start_smtp_server(self.settings, self.handler, self.connections)
+            checks = {"kafka": lambda: self.writer.healthy, "smtp": lambda: self._smtp.is_serving()}
+            self._http = HttpServer(
+                health_app("bounce-receiver", checks), self.settings.http_host, self.settings.receiver_http_port
+            )
+            await self._http.start()
+        except BaseException:
+            self._http = None  # it did not start (e.g. port in use): nothing to stop
+            await self.stop()
+            raise
         log.info(
             "bounce-receiver listening",
             extra={"smtp_port": self.smtp_port, "http_port": self.settings.receiver_http_port,
@@ -63,7 +68,7 @@ class BounceReceiverService:
         )
 
     async def stop(self) -> None:
-        """Stop taking mail, let sessions waiting on Kafka finish, close everything."""
+        """Stop listening, fail mails still waiting on Kafka with 451, close everything."""
         if self._smtp is not None:
             self._smtp.close()
             await self._smtp.wait_closed()
