@@ -2,8 +2,8 @@
 
 - the log writer (consumer group `notifier-logs`): delivery-result and
   classified-bounce -> ClickHouse failure_log / bounce_log / delivery_log;
-- the notification dispatcher (its own consumer group): feedback-loop
-  webhooks and forwarding — plugs in at `_components` below;
+- the notification dispatcher (`dispatcher.py`, consumer group
+  `notifier-notify`): feedback-loop webhooks and forwarding;
 - the HTTP server: read API, `/health`, `/metrics`.
 
 All ClickHouse access goes through one `Store` (one client, one thread).
@@ -17,6 +17,7 @@ from typing import Protocol
 from bounceflow.accounts import AccountStore
 from bounceflow.kafka import ensure_topics
 from bounceflow.observability import HttpServer
+from bounceflow_notifier.dispatcher import NotificationDispatcher
 from bounceflow_notifier.log_writer import LogWriter
 from bounceflow_notifier.read_api import create_app
 from bounceflow_notifier.settings import NotifierSettings
@@ -42,12 +43,10 @@ class NotifierService:
         self.accounts = AccountStore(settings.accounts_file)
         self.log_writer = LogWriter(settings, self.store)
         # Consumers, started in this order and stopped in reverse. The
-        # notification dispatcher (webhooks.py / forwarding.py via
-        # dispatcher.py, its own consumer group) is appended here:
-        #     self._components.append(NotificationDispatcher(settings, self.accounts, ...))
-        # It must not share the log writer's consumer group, so a slow
+        # notification dispatcher has its own consumer group, so a slow
         # webhook never holds up logging.
-        self._components: list[Component] = [self.log_writer]
+        self.dispatcher = NotificationDispatcher(settings, self.accounts)
+        self._components: list[Component] = [self.log_writer, self.dispatcher]
         self._started: list[Component] = []
         self._http: HttpServer | None = None
 
@@ -55,6 +54,7 @@ class NotifierService:
         """Named checks behind `/health`."""
         return {
             "log_writer": lambda: self.log_writer.running,
+            "dispatcher": lambda: self.dispatcher.running,
             "clickhouse": lambda: self.store.healthy and self.log_writer.migrated,
         }
 
