@@ -9,6 +9,7 @@ is wrong: `{"status": "fail", "checks": {"kafka": false}}` with HTTP 503.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 
 import uvicorn
@@ -54,7 +55,9 @@ class HttpServer:
     def __init__(self, app, host: str, port: int) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # the service owns signals
+        # The service owns SIGTERM/SIGINT: uvicorn must not take them over (it would
+        # stop the HTTP side first and swallow the signal the service waits for).
+        self._server.capture_signals = contextlib.nullcontext
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -64,6 +67,11 @@ class HttpServer:
             if self._task.done():
                 self._task.result()  # re-raise why it could not start (e.g. port in use)
             await asyncio.sleep(0.01)
+
+    @property
+    def stopping(self) -> bool:
+        """True once the server was told to exit."""
+        return self._server.should_exit
 
     async def stop(self) -> None:
         self._server.should_exit = True

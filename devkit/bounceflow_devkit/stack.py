@@ -217,6 +217,48 @@ def local_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
+ISOLATED_PORTS = ("ingress_smtp", "ingress_http", "sender_http", "receiver_smtp", "receiver_http",
+                  "classifier_http", "notifier_http", "mx", "webhooks", "mailbox")
+
+
+def isolated_env(var_dir: Path, bootstrap: str, topic_prefix: str, verp_secret: str,
+                 bounce_domain: str = "bounces.localhost", **overrides: str) -> tuple[dict[str, str], dict[str, int]]:
+    """Settings for a stack of its own (tests, benchmarks): free ports, its own data folder.
+
+    The MX simulator and the webhook endpoint are left to the caller (they run
+    in the caller's process so it can look at what arrived); their ports are
+    in the returned map as `mx` and `webhooks`, and `mailbox` for the customers'
+    mailboxes that forwarded bounces are delivered to.
+    """
+    ports = {name: free_port() for name in ISOLATED_PORTS}
+    env = {
+        "BOUNCEFLOW_KAFKA_BOOTSTRAP": bootstrap,
+        "BOUNCEFLOW_TOPIC_PREFIX": topic_prefix,
+        "BOUNCEFLOW_ACCOUNTS_FILE": str(var_dir / "accounts.json"),
+        "BOUNCEFLOW_VERP_SECRETS": verp_secret,
+        "BOUNCEFLOW_BOUNCE_DOMAINS": bounce_domain,
+        "BOUNCEFLOW_CLICKHOUSE_DSN": f"chdb://{var_dir / 'clickhouse'}",
+        "BOUNCEFLOW_CLASSIFIER_DATA_DIR": str(var_dir / "classifier"),
+        "BOUNCEFLOW_INGRESS_AUTH_PLAINTEXT_LOOPBACK": "true",
+        "BOUNCEFLOW_INGRESS_SMTP_PORT": str(ports["ingress_smtp"]),
+        "BOUNCEFLOW_INGRESS_HTTP_PORT": str(ports["ingress_http"]),
+        "BOUNCEFLOW_SENDER_HTTP_PORT": str(ports["sender_http"]),
+        "BOUNCEFLOW_SENDER_STATIC_ROUTES": json.dumps({"*": f"127.0.0.1:{ports['mx']}"}),
+        "BOUNCEFLOW_RECEIVER_SMTP_PORT": str(ports["receiver_smtp"]),
+        "BOUNCEFLOW_RECEIVER_HTTP_PORT": str(ports["receiver_http"]),
+        "BOUNCEFLOW_CLASSIFIER_HTTP_PORT": str(ports["classifier_http"]),
+        "BOUNCEFLOW_NOTIFIER_HTTP_PORT": str(ports["notifier_http"]),
+        "BOUNCEFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
+        "BOUNCEFLOW_NOTIFIER_FORWARD_ROUTES": json.dumps({"*": f"127.0.0.1:{ports['mailbox']}"}),
+    }
+    env.update({f"BOUNCEFLOW_{k.upper()}": v for k, v in overrides.items()})
+    return env, ports
+
+
+def services_without_simulator() -> tuple[ServiceSpec, ...]:
+    return tuple(s for s in SERVICES if s.name != "mx-simulator")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bounceflow_devkit.stack")
     parser.add_argument("command", choices=["start", "stop", "status"])

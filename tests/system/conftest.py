@@ -8,7 +8,6 @@ configured with, so tests do not see each other's mail.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import pytest
 from bounceflow.accounts import Account, AccountsFile, Webhook, hash_api_key, hash_password, new_webhook_secret, write_accounts
 from bounceflow.kafka import ensure_topics
 from bounceflow.settings import CommonSettings
-from bounceflow_devkit.stack import SERVICES, Stack, free_port
+from bounceflow_devkit.stack import Stack, isolated_env, services_without_simulator
 
 BOUNCE_DOMAIN = "bounces.localhost"
 
@@ -59,43 +58,25 @@ class System:
 @pytest.fixture(scope="module")
 def system(kafka_broker, tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in (
-        "ingress_smtp", "ingress_http", "sender_http", "receiver_smtp", "receiver_http",
-        "classifier_http", "notifier_http", "mx", "webhooks")}
     password, api_key = secrets.token_urlsafe(12), "bf_" + secrets.token_urlsafe(16)
     webhook_secret, verp_secret = new_webhook_secret(), secrets.token_urlsafe(24)
+    prefix = f"sys{secrets.token_hex(3)}-"
+    env, ports = isolated_env(var_dir, kafka_broker.bootstrap, prefix, verp_secret, BOUNCE_DOMAIN,
+                              sender_retry_schedule="1,2")
     hooks = f"http://127.0.0.1:{ports['webhooks']}"
     write_accounts(var_dir / "accounts.json", AccountsFile(accounts=[Account(
         name="demo", smtp_username="demo", smtp_password_hash=hash_password(password),
         api_key_hashes=[hash_api_key(api_key)], bounce_domain=BOUNCE_DOMAIN,
         bounce_webhook=Webhook(url=f"{hooks}/bounces", secret=webhook_secret),
         failure_webhook=Webhook(url=f"{hooks}/failures", secret=webhook_secret),
+    ), Account(
+        # Bounce tracking off (an account setting for SMTP, as in the seeds).
+        name="plain", smtp_username="plain", smtp_password_hash=hash_password(password),
+        bounce_domain=BOUNCE_DOMAIN, track_bounces=False,
     )]))
-    prefix = f"sys{secrets.token_hex(3)}-"
-    env = {
-        "BOUNCEFLOW_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
-        "BOUNCEFLOW_TOPIC_PREFIX": prefix,
-        "BOUNCEFLOW_ACCOUNTS_FILE": str(var_dir / "accounts.json"),
-        "BOUNCEFLOW_VERP_SECRETS": verp_secret,
-        "BOUNCEFLOW_BOUNCE_DOMAINS": BOUNCE_DOMAIN,
-        "BOUNCEFLOW_CLICKHOUSE_DSN": f"chdb://{var_dir / 'clickhouse'}",
-        "BOUNCEFLOW_CLASSIFIER_DATA_DIR": str(var_dir / "classifier"),
-        "BOUNCEFLOW_INGRESS_AUTH_PLAINTEXT_LOOPBACK": "true",
-        "BOUNCEFLOW_INGRESS_SMTP_PORT": str(ports["ingress_smtp"]),
-        "BOUNCEFLOW_INGRESS_HTTP_PORT": str(ports["ingress_http"]),
-        "BOUNCEFLOW_SENDER_HTTP_PORT": str(ports["sender_http"]),
-        "BOUNCEFLOW_SENDER_STATIC_ROUTES": json.dumps({"*": f"127.0.0.1:{ports['mx']}"}),
-        "BOUNCEFLOW_SENDER_RETRY_SCHEDULE": "1,2",
-        "BOUNCEFLOW_RECEIVER_SMTP_PORT": str(ports["receiver_smtp"]),
-        "BOUNCEFLOW_RECEIVER_HTTP_PORT": str(ports["receiver_http"]),
-        "BOUNCEFLOW_CLASSIFIER_HTTP_PORT": str(ports["classifier_http"]),
-        "BOUNCEFLOW_NOTIFIER_HTTP_PORT": str(ports["notifier_http"]),
-        "BOUNCEFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
-        "BOUNCEFLOW_LOG_LEVEL": "INFO",
-    }
     settings = CommonSettings(kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=prefix)
     asyncio.run(ensure_topics(settings))
-    stack = Stack(var_dir=var_dir, env=env, services=tuple(s for s in SERVICES if s.name != "mx-simulator"))
+    stack = Stack(var_dir=var_dir, env=env, services=services_without_simulator())
     try:
         stack.start()
     except RuntimeError:
