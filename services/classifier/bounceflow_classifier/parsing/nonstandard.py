@@ -65,10 +65,10 @@ _HEADERS_START = re.compile(r"^(?:Return-Path|Received|Message-I[dD]|DKIM-Signat
 
 _COMMANDS = re.compile(
     r"(?P<DATA>end of data|data command|\[data\]|smtp:data|>>> data|final data|'data'|(?:after|in|our) data\b)|"
-    r"(?P<RCPT>rcpt[ _]to\b|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|rcpt command)|"
-    r"(?P<MAIL>mail[ _]from\b|\[mail_?from\]|smtp:mail|>>> mail|mail command)|"
+    r"(?P<RCPT>rcpt[ _]to\b|does not like recipient|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|rcpt command)|"
+    r"(?P<MAIL>mail[ _]from\b|sender was rejected|\[mail_?from\]|smtp:mail|>>> mail|mail command)|"
     r"(?P<CONN>after initial connection|refused to talk to me|greeting|banner|connection rejected|smtp:conn|\[conn\])|"
-    r"(?P<HELO>(?:after|in reply to|like our) (?:helo|ehlo)\b|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo))",
+    r"(?P<HELO>(?:after|in reply to|like our) (?:helo|ehlo)\b|my name was rejected|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo))",
 )
 _REMOTE = re.compile(r"\bhost ([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,})\s*\[|remote (?:host|server|mta)[: ]+([A-Za-z0-9][A-Za-z0-9.-]+)|"
                      r"^([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,}) \[[\d.:a-fA-F]+\] (?:did not like|said)", re.I | re.M)

@@ -136,6 +136,7 @@ def from_dsn(parts: Collected) -> Classification | None:
     for r in report.recipients[:100]:
         addr = dsn.address_of(r.get("final-recipient") or r.get("original-recipient") or r.get("x-actual-recipient"))
         diag = dsn.strip_type(r.get("diagnostic-code")) if r.get("diagnostic-code") else ""
+        unix_mailer = r.get("diagnostic-code").lower().startswith("x-unix")
         para = prose_by_addr.get(addr.lower())
         records.append({
             "recipient": addr or None,
@@ -145,6 +146,7 @@ def from_dsn(parts: Collected) -> Classification | None:
             "diagnostic": diag or (para.diagnostic if para else None),
             "remote_mta": dsn.strip_type(r.get("remote-mta")) or None,
             "context": [para.diagnostic if para else "", parts.explanation],
+            "unix_mailer": unix_mailer,
         })
     if not any(rec["recipient"] for rec in records) and prose:
         records[0]["recipient"] = prose[0].address
@@ -258,18 +260,22 @@ def _diagnose(rec: dict, context: list[str]) -> None:
         rec["remote_mta"] = nonstandard.remote_mta_of(diag) or None
     command = nonstandard.command_of(" ".join(texts[1:3])) or (
         nonstandard.command_of(texts[3]) if len(texts) > 3 else None)
+    prepared = [reasons.evidence_text(t) for t in texts if t]
     evidence = weak = None
-    for t in texts:
-        evidence = reasons.match_text(t)
+    for low in prepared:
+        evidence = reasons.match_prepared(low)
         if evidence:
             break
+    if rec.pop("unix_mailer", False) and not reasons.match_text(diag):
+        evidence = "mailererror"  # Diagnostic-Code: X-Unix; <exit status>: the local mailer program failed
     if not evidence:
-        for t in texts:
-            weak = reasons.match_text(t, weak=True)
+        for low in prepared:
+            weak = reasons.match_prepared(low, weak=True)
             if weak:
                 break
-    reason = reasons.classify(rec.get("status"), rec.get("smtp_code"), "", rec.get("action"), command,
-                              evidence_reason=evidence or "", weak_reason=weak or "")
+    lookup = reasons.is_mailbox_lookup(" ".join(texts[1:3]))
+    reason = reasons.classify(rec.get("status"), rec.get("smtp_code"), diag, rec.get("action"), command,
+                              evidence_reason=evidence or "", weak_reason=weak or "", mailbox_lookup=lookup)
     rec["reason"] = fixed_reason or reason
     if rec.get("action") in _SUCCESS_ACTIONS or reason == "delivered":
         rec["bounce_type"] = None
