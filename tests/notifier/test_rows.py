@@ -88,7 +88,14 @@ def test_valid_records_map_by_topic_kind():
 
 def test_reason_and_bounce_type_rules():
     assert reason_for(None, "5.2.2", 552) == "mailboxfull"
-    assert bounce_type_for("mailboxfull", 552, "5.2.2") == "soft"  # Sisimai: mailboxfull is soft
+    # The status class decides, whatever the reason (docs/classify.md).
+    assert bounce_type_for("mailboxfull", 552, "5.2.2") == "hard"
+    assert bounce_type_for("rejected", 554, "5.7.1") == "hard"
+    assert bounce_type_for("userunknown", 450, "4.1.1") == "soft"
+    assert bounce_type_for("rejected", 554, None) == "hard"
+    # No code at all: permanent reasons are hard, the rest soft.
+    assert bounce_type_for("userunknown", None, None) == "hard"
+    assert bounce_type_for("expired", None, None) == "soft"
     assert reason_for(None, "5.9.9", 554) == "undefined"
     assert bounce_type_for("undefined", 554, "5.9.9") == "hard"
     assert bounce_type_for("undefined", 451, "4.0.0") == "soft"

@@ -45,7 +45,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rejected_records": REJECTED_COLUMNS,
 }
 
-# Sisimai counts these reasons as hard bounces; every other known reason is soft.
+# Where a failure carries no code at all, these reasons are permanent by nature.
 HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
 
 # Enhanced status code -> reason, for refusals the sender did not label.
@@ -88,13 +88,17 @@ def reason_for(reason: str | None, status: str | None, smtp_code: int | None) ->
 
 
 def bounce_type_for(reason: str, smtp_code: int | None, status: str | None) -> str:
-    """`hard`/`soft` for a failure: Sisimai's hard reasons; unknown reasons by the code class."""
-    if reason in HARD_REASONS:
-        return "hard"
-    if reason and reason != "undefined":
-        return "soft"
-    permanent = (smtp_code is not None and 500 <= smtp_code < 600) or bool(status and status.startswith("5."))
-    return "hard" if permanent else "soft"
+    """`hard`/`soft` for a failure, by the project's rule (docs/classify.md).
+
+    The status class decides (5.x.x hard, 4.x.x soft), else the SMTP reply
+    class; only without any code does the reason decide (the permanent ones
+    hard, everything else soft, as the remote may still take the mail).
+    """
+    if status and status[:2] in ("5.", "4."):
+        return "hard" if status.startswith("5.") else "soft"
+    if smtp_code is not None and 400 <= smtp_code < 600:
+        return "hard" if smtp_code >= 500 else "soft"
+    return "hard" if reason in HARD_REASONS else "soft"
 
 
 def utc(moment: datetime) -> datetime:
