@@ -24,7 +24,7 @@ from bounceflow.verp import VerpCodec
 
 from bounceflow_sender import envelope
 from bounceflow_sender.delivery import Deliverer, Transaction
-from bounceflow_sender.metrics import ATTEMPTS, BAD_RECORDS, DELIVERY_SECONDS
+from bounceflow_sender.metrics import ATTEMPTS, BAD_RECORDS, DELIVERY_SECONDS, REQUEUED
 from bounceflow_sender.outcomes import Outcome, local_failure
 from bounceflow_sender.retries import Job, RetryPolicy, decide
 from bounceflow_sender.settings import SenderSettings
@@ -86,6 +86,7 @@ class Attempts:
         except (ValidationError, ValueError, TypeError) as exc:
             return [self.unparseable("outgoing-retry", key, where, exc)]
         if _aware(pending.not_before) > utcnow():
+            REQUEUED.inc()
             return [Output("outgoing-retry", pending.message.message_id, value)]
         job = Job(pending.message, pending.attempt, _aware(pending.first_attempt_at))
         return await self.run(job)
@@ -140,7 +141,12 @@ class Attempts:
             data=data,
             dsn=envelope.dsn_parameters(message, next_hop_has_dsn=True),
         )
-        return await self._deliverer.deliver(transaction, envelope.recipient_domain(message.recipient))
+        try:
+            return await self._deliverer.deliver(transaction, envelope.recipient_domain(message.recipient))
+        except Exception as exc:  # a bug must not stall the partition: defer, log, retry later
+            log.exception("delivery raised; deferring", extra={"message_id": message.message_id})
+            return Outcome("deferred", "systemerror", None, None, f"internal error: {type(exc).__name__}: {exc}",
+                           "local")
 
     def _result(self, job, mail_from, outcome: Outcome, final, started, finished) -> DeliveryResult:
         message = job.message

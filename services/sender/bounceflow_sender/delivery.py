@@ -25,7 +25,6 @@ from bounceflow_sender.smtp_client import (
     SmtpConnection,
     SmtpDisconnected,
     SmtpError,
-    SmtpTimeout,
     SmtpTlsError,
 )
 

@@ -10,7 +10,7 @@ answers and errors into a `Route` or a routing `Outcome`.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dns.asyncresolver
@@ -138,7 +138,3 @@ class Router:
 def _dns_failure(status, reason: str, text: str) -> Outcome:
     return Outcome(status, reason, None, None, text, "route")
 
-
-def hops_text(hops: Sequence[Hop]) -> str:
-    """For logs: `mx1:25, mx2:25`."""
-    return ", ".join(h.key for h in hops)
