@@ -12,7 +12,7 @@ from email.message import Message
 
 from bounceflow.models import Classification
 
-from . import arf, autoreply, mime, nonstandard, providers
+from . import arf, autoreply, lhosts, mime, nonstandard, providers
 from .report import Collected, build, collect, from_dsn, from_text, linked_ids
 
 __all__ = ["parse_bounce"]
@@ -46,7 +46,7 @@ def _classify(msg: Message, parts: Collected, depth: int) -> Classification:
     inner = parts.returned
     if inner is not None and depth < _MAX_FORWARD_DEPTH and _is_report(inner):
         return _classify(inner, collect(inner), depth + 1)
-    for step in (_provider_notice, _mta_text, _autoreply):
+    for step in (_provider_notice, _mta_format, _mta_text, _autoreply):
         result = step(msg, parts)
         if result is not None:
             return result
@@ -99,6 +99,11 @@ def _provider_notice(msg: Message, parts: Collected) -> Classification | None:
     category = "dsn-success" if notice.kind == "delivery" else "nonstandard-bounce"
     records = [dict(r, remote_mta=notice.reporting_mta) for r in notice.recipients]
     return build(category, records, diagnose=True)
+
+
+def _mta_format(msg: Message, parts: Collected) -> Classification | None:
+    records = lhosts.recognise(mime.get_header(msg, "Subject"), parts.explanation)
+    return build("nonstandard-bounce", records, diagnose=True) if records else None
 
 
 def _mta_text(msg: Message, parts: Collected) -> Classification | None:
