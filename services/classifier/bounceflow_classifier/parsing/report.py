@@ -260,12 +260,14 @@ def _diagnose(rec: dict, context: list[str]) -> None:
         rec["remote_mta"] = nonstandard.remote_mta_of(diag) or None
     command = nonstandard.command_of(" ".join(texts[1:3])) or (
         nonstandard.command_of(texts[3]) if len(texts) > 3 else None)
-    prepared = [reasons.evidence_text(t) for t in texts if t]
+    prepared: list[str] = []  # texts are prepared lazily: the first one or two usually decide
     evidence = weak = None
-    for low in prepared:
-        evidence = reasons.match_prepared(low)
-        if evidence:
-            break
+    for t in texts:
+        if t:
+            prepared.append(reasons.evidence_text(t))
+            evidence = reasons.match_prepared(prepared[-1])
+            if evidence:
+                break
     if rec.pop("unix_mailer", False) and not reasons.match_text(diag):
         evidence = "mailererror"  # Diagnostic-Code: X-Unix; <exit status>: the local mailer program failed
     if not evidence:
