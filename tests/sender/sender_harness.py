@@ -45,7 +45,7 @@ def outgoing(recipient: str, *, track: bool = True, envelope_from: str = "shop@e
 
 class Publisher:
     def __init__(self, bootstrap: str, prefix: str) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 << 20)
         self._prefix = prefix
 
     async def start(self) -> None:

@@ -255,3 +255,15 @@ async def test_health_and_metrics(start_mx, kafka, sender_settings, start_sender
     assert health.json()["checks"] == {"consumer-outgoing": True, "consumer-outgoing-retry": True}
     assert 'bounceflow_sender_attempts_total{final="true",status="delivered"}' in metrics
     assert "bounceflow_sender_delivery_seconds_bucket" in metrics and "bounceflow_sender_in_flight" in metrics
+
+
+async def test_a_record_larger_than_the_fetch_size_is_delivered(start_mx, kafka, sender_settings, start_sender):
+    publisher, results = kafka
+    mx = await start_mx()
+    await start_sender(sender_settings(mx.port))
+    body = b"x" * 76 + b"\r\n"
+    data = mime(body=body * 30_000)  # ~2.3 MB of MIME, ~3 MB on the wire: above the 1 MB fetch size
+    message = await publisher.send(outgoing("accept+21@example.com", data=data))
+
+    assert (await results.final(message.message_id)).status == "delivered"
+    assert mx.received[0].data.endswith(body * 30_000)

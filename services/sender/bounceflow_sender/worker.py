@@ -103,7 +103,10 @@ class TopicWorker(ConsumerRebalanceListener):
         return self._running and self._loop_task is not None and not self._loop_task.done()
 
     async def start(self) -> None:
-        self._consumer = create_consumer(self._settings, self._group, max_poll_records=500)
+        # Small fetches: a broker still returns a record larger than these (KIP-74), and
+        # the default 40 MB per partition would be prefetched memory we do not need.
+        self._consumer = create_consumer(self._settings, self._group, max_poll_records=500,
+                                         max_partition_fetch_bytes=1 << 20, fetch_max_bytes=8 << 20)
         self._consumer.subscribe([self._settings.topic(self._topic)], listener=self)
         await self._consumer.start()
         self._running = True
