@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
@@ -51,8 +52,10 @@ EXPECTED = {
 
 async def post(ingress, body, api_key: str | None):
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers["Content-Type"] = "application/json"
     async with httpx.AsyncClient(base_url=ingress.url, timeout=30) as client:
-        return await client.post("/v1/send", json=body, headers=headers)
+        # json.dumps escapes lone surrogates (\ud800), as a hostile client could send them
+        return await client.post("/v1/send", content=json.dumps(body), headers=headers)
 
 
 @pytest.mark.parametrize("name", list(SEED_BODIES))
@@ -113,6 +116,10 @@ async def test_trackbounces_false_and_composed_alternative(ingress, logins):
         ({"recipient": "r@example.net", "mime": SEED_MIME, "trackbounces": "yes"}, "trackbounces"),
         ({"recipient": "r@example.net", "mime": SEED_MIME, "recipent": "typo@example.net"}, "recipent"),
         ({"recipient": "r@example.net", "mime": "Subject: no from\r\n\r\nx\r\n"}, "mime"),
+        ({"recipient": "r@example.net", "from": "info@example.com", "text": "x", "subject": "a\r\nBcc: x@example.net"},
+         "subject"),
+        ({"recipient": "r@example.net", "from": "info@example.com", "text": "\ud800"}, "text"),
+        ({"recipient": "r@example.net", "mime": "From: info@example.com\r\n\r\n\udc80"}, "mime"),
     ],
 )
 async def test_bad_bodies_are_422_with_the_field(ingress, logins, body, field):

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 TRANSACTION_TIMEOUT_MS = 60_000
 STOP_TIMEOUT = 5.0
+# The coordinator answers CONCURRENT_TRANSACTIONS while it still writes the
+# previous transaction's markers; the default 100 ms backoff would idle a busy
+# producer for far longer than the markers take.
+RETRY_BACKOFF_MS = 5
 
 
 class _Slot:
@@ -49,6 +53,7 @@ class _Slot:
                 self._settings,
                 transactional_id=self.transactional_id,
                 transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+                retry_backoff_ms=RETRY_BACKOFF_MS,
             )
             try:
                 await producer.start()

@@ -70,6 +70,25 @@ def check_header_address(value: str) -> str:
     return value
 
 
+def check_text(value):
+    """Strings must be valid Unicode (no lone surrogates): they end up as UTF-8."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def check_one_line(value: str | list[str] | None):
+    """Header values may not contain line breaks (header injection)."""
+    for item in [] if value is None else value if isinstance(value, list) else [value]:
+        if "\r" in item or "\n" in item:
+            raise ValueError("may not contain line breaks")
+    return value
+
+
 class DsnBody(BaseModel):
     """RFC 3461 options, as for SMTP but plain strings (no xtext)."""
 
@@ -83,6 +102,8 @@ class DsnBody(BaseModel):
     orcpt: str | None = Field(
         default=None, description="Original recipient: `rfc822;addr` or a bare address (one recipient only)."
     )
+
+    _text = field_validator("*")(check_text)
 
 
 EXAMPLE_BODIES = [
@@ -121,6 +142,9 @@ class SendRequest(BaseModel):
         "uses its own signed bounce address.",
     )
     dsn: DsnBody | None = Field(default=None, description="Which DSNs to forward (RFC 3461).")
+
+    _text = field_validator("*")(check_text)
+    _one_line = field_validator("subject", "from_", "to")(check_one_line)
 
     @field_validator("envelope", "recipient")
     @classmethod

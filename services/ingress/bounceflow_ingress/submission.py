@@ -162,6 +162,13 @@ def compose_mime(
     """A complete MIME message from REST parts (text and/or html; both: multipart/alternative)."""
     if html is None and text is None:
         raise SubmissionError("html", "give html, text or a complete mime")
+    try:
+        return _compose(from_, to, subject, html, text, hostname, now)
+    except (ValueError, UnicodeError) as exc:
+        raise SubmissionError("body", f"cannot compose a message from these parts: {exc}") from None
+
+
+def _compose(from_, to, subject, html, text, hostname, now) -> bytes:
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["From"] = from_
     msg["To"] = ", ".join(to) if to else "undisclosed-recipients:;"
