@@ -1,0 +1,255 @@
+"""The whole system under load: the figures issue 8 asks for, in one run.
+
+Starts a Kafka broker and the five services of its own (as `make run` does,
+on free ports, chDB in a temp folder), an MX simulator and a webhook endpoint
+in this process, then measures:
+
+1. injection -> delivery: messages/s sustained from SMTP injection (20
+   connections) until their `delivery-result` records are on the topic;
+2. bounces -> ClickHouse: bounces/s from the bounce-receiver (20 SMTP senders)
+   until their rows are in `bounce_log`;
+3. bounce -> webhook latency (p50/p95/p99) at a fixed offered load;
+4. peak memory (VmHWM) of each service process.
+
+Prints JSON (and writes it with --json). Everything runs on this machine,
+Kafka included; the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from aiokafka import AIOKafkaConsumer  # noqa: E402
+
+from bounceflow.accounts import Account, AccountsFile, Webhook, hash_api_key, hash_password, new_webhook_secret, write_accounts  # noqa: E402
+from bounceflow.kafka import ensure_topics  # noqa: E402
+from bounceflow.models import DeliveryResult  # noqa: E402
+from bounceflow.settings import CommonSettings  # noqa: E402
+from bounceflow_devkit.bounce_mail import dsn_failure  # noqa: E402
+from bounceflow_devkit.loadgen import Mail, percentile, simple_mail, smtp_send  # noqa: E402
+from bounceflow_devkit.mx_simulator import MxSimulator  # noqa: E402
+from bounceflow_devkit.stack import Stack, isolated_env, services_without_simulator  # noqa: E402
+from bounceflow_devkit.webhook_sink import WebhookSink  # noqa: E402
+from kafka_broker import KafkaBroker, install_jars  # noqa: E402
+
+import httpx  # noqa: E402
+
+
+class SystemBench:
+    def __init__(self, args, var_dir: Path, bootstrap: str) -> None:
+        self.args = args
+        self.var_dir = var_dir
+        self.password, self.api_key = secrets.token_urlsafe(12), "bf_" + secrets.token_urlsafe(16)
+        self.prefix = f"bench{secrets.token_hex(3)}-"
+        # Every load comes from 127.0.0.1: lift the receiver's per-IP limits for the bench.
+        self.env, self.ports = isolated_env(var_dir, bootstrap, self.prefix, secrets.token_urlsafe(24),
+                                            log_level="WARNING", receiver_rate_per_minute="10000000",
+                                            receiver_rate_burst="1000000", receiver_max_connections_per_ip="1000")
+        self.settings = CommonSettings(kafka_bootstrap=bootstrap, topic_prefix=self.prefix)
+        hooks = f"http://127.0.0.1:{self.ports['webhooks']}"
+        secret = new_webhook_secret()
+        write_accounts(var_dir / "accounts.json", AccountsFile(accounts=[Account(
+            name="bench", smtp_username="bench", smtp_password_hash=hash_password(self.password),
+            api_key_hashes=[hash_api_key(self.api_key)],
+            bounce_webhook=Webhook(url=f"{hooks}/bounces", secret=secret),
+        )]))
+        self.stack = Stack(var_dir=var_dir, env=self.env, services=services_without_simulator())
+        self.results: dict = {"kafka": f"single broker on this machine ({bootstrap})"}
+
+    async def bounce_rows(self) -> int:
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.get(f"http://127.0.0.1:{self.ports['notifier_http']}/api/stats",
+                                        params={"by": "category", "days": 1},
+                                        headers={"Authorization": f"Bearer {self.api_key}"})
+            return response.json()["totals"]["bounces"] if response.status_code == 200 else 0
+
+    async def injection_to_delivery(self) -> list[DeliveryResult]:
+        """Phase 1: SMTP injection until every message has its delivery result."""
+        n = self.args.messages
+        mails = [Mail("info@example.com", [f"accept+{i}@example.com"],
+                      simple_mail("info@example.com", f"accept+{i}@example.com", "bench", 1024)) for i in range(n)]
+        consumer = AIOKafkaConsumer(self.settings.topic("delivery-result"), bootstrap_servers=self.settings.kafka_bootstrap,
+                                    auto_offset_reset="latest", group_id=None)
+        await consumer.start()
+        await consumer.seek_to_end()
+        results: list[DeliveryResult] = []
+
+        async def collect():
+            while len(results) < n:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    results.extend(DeliveryResult.from_bytes(r.value) for r in records)
+            return time.perf_counter()
+
+        collector = asyncio.create_task(collect())
+        started = time.perf_counter()
+        injected = await smtp_send("127.0.0.1", self.ports["ingress_smtp"], mails, connections=20,
+                                   username="bench", password=self.password)
+        try:
+            finished = await asyncio.wait_for(collector, self.args.timeout)
+        finally:
+            await consumer.stop()
+        delivered = [r for r in results if r.status == "delivered"]
+        self.results["injection"] = {
+            "messages": n, "connections": 20, "message_bytes": 1024,
+            "smtp_accept_per_s": round(injected.rate, 1), "smtp_errors": len(injected.errors),
+            "smtp_p50_ms": round(1000 * percentile(injected.latencies, 0.5), 1),
+            "smtp_p99_ms": round(1000 * percentile(injected.latencies, 0.99), 1),
+            "delivered": len(delivered),
+            "injection_to_delivery_result_per_s": round(n / (finished - started), 1),
+        }
+        return delivered
+
+    async def bounces_to_clickhouse(self, delivered: list[DeliveryResult]) -> None:
+        """Phase 2: DSNs at the bounce-receiver until their rows are in bounce_log."""
+        bounces = [Mail("", [r.mail_from], dsn_failure(simple_mail("info@example.com", r.recipient, "bench", 256),
+                                                       r.recipient)) for r in delivered[: self.args.bounces]]
+        before = await self.bounce_rows()
+        started = time.perf_counter()
+        sent = await smtp_send("127.0.0.1", self.ports["receiver_smtp"], bounces, connections=20)
+        deadline = started + self.args.timeout
+        while (rows := await self.bounce_rows() - before) < sent.sent and time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)
+        finished = time.perf_counter()
+        self.results["bounces"] = {
+            "bounces": len(bounces), "senders": 20, "accepted": sent.sent, "rows_in_bounce_log": rows,
+            "receiver_accept_per_s": round(sent.rate, 1),
+            "receiver_to_clickhouse_per_s": round(rows / (finished - started), 1),
+        }
+
+    async def bounce_to_webhook_latency(self, delivered: list[DeliveryResult], sink: WebhookSink) -> None:
+        """Phase 3: bounces at a fixed rate; time from 250 at the receiver to the webhook call."""
+        rate, count = self.args.latency_rate, self.args.latency_bounces
+        pool = delivered[self.args.bounces: self.args.bounces + count]
+        sink.calls.clear()
+        sent_at: dict[str, float] = {}
+        bounces = []
+        for r in pool:
+            bounces.append(Mail("", [r.mail_from], dsn_failure(simple_mail("info@example.com", r.recipient, "bench", 256),
+                                                               r.recipient)))
+        ids = [r.message_id for r in pool]
+        order = iter(ids)
+
+        # smtp_send paces across its workers; record each completion time per message id.
+        async def paced():
+            interval = 1.0 / rate
+            start = time.perf_counter()
+            import aiosmtplib
+            clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=self.ports["receiver_smtp"], start_tls=False)
+                       for _ in range(20)]
+            for client in clients:
+                await client.connect()
+            free: asyncio.Queue = asyncio.Queue()
+            for client in clients:
+                free.put_nowait(client)
+
+            async def one(i: int, mail: Mail, message_id: str):
+                client = await free.get()
+                try:
+                    await client.sendmail(mail.sender, mail.recipients, mail.data)
+                    sent_at[message_id] = time.time()
+                finally:
+                    free.put_nowait(client)
+
+            tasks = []
+            for i, mail in enumerate(bounces):
+                due = start + i * interval
+                if due > time.perf_counter():
+                    await asyncio.sleep(due - time.perf_counter())
+                tasks.append(asyncio.create_task(one(i, mail, next(order))))
+            await asyncio.gather(*tasks)
+            for client in clients:
+                await client.quit()
+
+        await paced()
+        try:
+            await sink.wait_for(len(sent_at), timeout=self.args.timeout, path="/bounces")
+        except TimeoutError:
+            pass
+        latencies = []
+        for call in sink.calls:
+            body = json.loads(call.body)
+            if body.get("id") in sent_at:
+                latencies.append(call.received_at - sent_at[body["id"]])
+        self.results["latency"] = {
+            "offered_bounces_per_s": rate, "bounces": len(bounces), "webhooks_received": len(latencies),
+            "p50_ms": round(1000 * (percentile(latencies, 0.5) or 0), 1),
+            "p95_ms": round(1000 * (percentile(latencies, 0.95) or 0), 1),
+            "p99_ms": round(1000 * (percentile(latencies, 0.99) or 0), 1),
+        }
+
+    def peak_memory(self) -> None:
+        memory = {}
+        for spec in self.stack.services:
+            pid = self.stack.pid(spec)
+            if pid:
+                status = Path(f"/proc/{pid}/status").read_text()
+                hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+                memory[spec.name] = round(int(hwm.split()[1]) / 1024, 1)
+        self.results["peak_rss_mib"] = memory
+
+    async def run(self) -> dict:
+        await ensure_topics(self.settings)
+        mx = MxSimulator(port=self.ports["mx"], bounce_relay=None)
+        sink = WebhookSink(port=self.ports["webhooks"])
+        await mx.start()
+        await sink.start()
+        await asyncio.to_thread(self.stack.start)
+        try:
+            delivered = await self.injection_to_delivery()
+            await self.bounces_to_clickhouse(delivered)
+            await self.bounce_to_webhook_latency(delivered, sink)
+            self.peak_memory()
+        finally:
+            await asyncio.to_thread(self.stack.stop)
+            await sink.stop()
+            await mx.stop()
+        return self.results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=6000, help="phase 1 messages (also feeds phases 2, 3)")
+    parser.add_argument("--bounces", type=int, default=3000, help="phase 2 bounces")
+    parser.add_argument("--latency-rate", type=float, default=200.0, help="phase 3 offered bounces/s")
+    parser.add_argument("--latency-bounces", type=int, default=2000, help="phase 3 bounces")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
+    parser.add_argument("--json", help="write the results here too")
+    args = parser.parse_args(argv)
+    assert args.messages >= args.bounces + args.latency_bounces, "phase 1 must deliver enough messages"
+    with tempfile.TemporaryDirectory(prefix="bounceflow-bench-") as tmp:
+        broker = None
+        bootstrap = args.bootstrap
+        if not bootstrap:
+            install_jars()
+            broker = KafkaBroker(Path(tmp) / "kafka")
+            broker.start()
+            bootstrap = broker.bootstrap
+        try:
+            var_dir = Path(tmp) / "var"
+            var_dir.mkdir()
+            results = asyncio.run(SystemBench(args, var_dir, bootstrap).run())
+        finally:
+            if broker:
+                broker.stop()
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
