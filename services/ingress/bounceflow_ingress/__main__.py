@@ -35,9 +35,11 @@ async def run(settings: IngressSettings) -> None:
     service = IngressService(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    await service.start()
+    # After start: uvicorn's serve() swaps in its own SIGTERM/SIGINT handlers
+    # (and re-raises what it caught when it ends); ours must win.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await service.start()
     await stop.wait()
     log.info("stopping")
     await service.stop()
