@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import faust
+from faust.types import TP
 from pydantic import ValidationError
 
 from bounceflow.models import DeferredBounce, OutgoingMessage, RawBounce
@@ -39,6 +41,7 @@ from .settings import ClassifierSettings
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+CATCH_UP_POLL = 0.02  # seconds between two lookups while `outgoing` catches up
 
 
 def utcnow() -> datetime:
@@ -73,16 +76,23 @@ def register(
     """Create the agents and the expiry timer on `app`."""
     policy = policy_of(settings)
     emit = _Emitter(topics)
+    progress = OutgoingProgress(app, topics.outgoing)
 
     @app.agent(topics.outgoing, name="record-outgoing")
     async def record_outgoing(stream):
         async for event in stream.events():
-            yield _record(table, event, clock(), policy)
+            stored = _record(table, event, clock(), policy)
+            progress.processed(event.message.partition, event.message.offset)
+            yield stored
 
     @app.agent(topics.raw_bounce, name="classify-raw-bounce")
     async def classify_raw_bounce(stream):
         async for event in stream.events():
-            outcome = _first_attempt(table, event, clock(), policy)
+            decoded = _decode_bounce(event, clock())
+            if isinstance(decoded, join.Publish):
+                outcome = decoded
+            else:
+                outcome = await _first_attempt(table, progress, event.message.partition, *decoded, clock, policy)
             await emit(outcome)
             yield outcome
 
@@ -126,7 +136,8 @@ def _record(table: faust.Table, event: faust.types.EventT, now: datetime, policy
     return msg.message_id
 
 
-def _first_attempt(table: faust.Table, event: faust.types.EventT, now: datetime, policy: join.JoinPolicy) -> join.Outcome:
+def _decode_bounce(event: faust.types.EventT, now: datetime) -> join.Publish | tuple:
+    """(key, RawBounce, Classification), or the `unknown` record for an undecodable one."""
     key = _key(event)
     try:
         raw = RawBounce.from_bytes(event.value)
@@ -136,8 +147,32 @@ def _first_attempt(table: faust.Table, event: faust.types.EventT, now: datetime,
         return join.undecodable_record(key, event.value, _where(event), _timestamp(event, now), f"undecodable raw-bounce record: {exc}", now)
     classification = join.classify(raw)
     _note_mime_error(raw, classification, key)
-    sent = tables.lookup(table, key) if key is not None else None
-    return join.on_raw_bounce(key, raw, classification, sent, now, policy)
+    return key, raw, classification
+
+
+async def _first_attempt(
+    table: faust.Table,
+    progress: "OutgoingProgress",
+    partition: int,
+    key: str | None,
+    raw: RawBounce,
+    classification,
+    clock: Clock,
+    policy: join.JoinPolicy,
+) -> join.Outcome:
+    """Join; on a miss while `outgoing` of this partition is still catching up, wait for it.
+
+    After a restart with a backlog on both topics, the bounce stream can run
+    ahead of the outgoing stream. Waiting here (at most one retry interval)
+    keeps the join in order without a round trip through raw-bounce-retry.
+    """
+    deadline = time.monotonic() + policy.retry_interval.total_seconds()
+    while True:
+        sent = tables.lookup(table, key) if key is not None else None
+        outcome = join.on_raw_bounce(key, raw, classification, sent, clock(), policy)
+        if not isinstance(outcome, join.Defer) or not progress.behind(partition) or time.monotonic() >= deadline:
+            return outcome
+        await asyncio.sleep(CATCH_UP_POLL)
 
 
 def _retry_attempt(
@@ -163,6 +198,33 @@ def _note_mime_error(raw: RawBounce, classification, key: str | None) -> None:
     if classification.error and classification.category == "unknown":
         UNDECODABLE.labels("mime").inc()
         log.warning("bounce not parseable, classified unknown", extra={"message_id": key, "event_id": raw.event_id, "error": classification.error})
+
+
+class OutgoingProgress:
+    """How far `record-outgoing` got in each partition, against that partition's end."""
+
+    def __init__(self, app: faust.App, outgoing: faust.types.ChannelT) -> None:
+        self._app = app
+        self._topic = outgoing.get_topic_name() if hasattr(outgoing, "topics") else None
+        self._next: dict[int, int] = {}
+
+    def processed(self, partition: int, offset: int) -> None:
+        self._next[partition] = offset + 1
+
+    def behind(self, partition: int) -> bool:
+        """True when records of this partition were read but more are waiting.
+
+        Unknown (nothing read since start, no broker metadata) counts as not
+        behind: the bounce then takes the raw-bounce-retry path.
+        """
+        done = self._next.get(partition)
+        if done is None or self._topic is None:
+            return False
+        try:
+            end = self._app.consumer.highwater(TP(self._topic, partition))
+        except Exception:  # consumer not started (unit tests) or partition not assigned
+            return False
+        return end is not None and done < end
 
 
 class _Emitter:
