@@ -100,7 +100,8 @@ def plan_result(result: DeliveryResult, account: Account | None) -> Plan:
 def plan_bounce(bounce: ClassifiedBounce, account: Account | None) -> Plan:
     """Bounce webhook for every bounce, failure webhook for DSN failures, forward per NOTIFY."""
     if account is None:
-        return Plan(skipped=["bounce not linked to an account"])
+        why = f"unknown account {bounce.account!r}" if bounce.account else "bounce not linked to an account"
+        return Plan(skipped=[why])
     plan = Plan()
     steps = [_webhook("bounce-webhook", bounce.event_id, account, webhooks.bounce_payload(bounce), bounce.message_id)]
     if bounce.classification.category == "dsn-failure":
