@@ -33,7 +33,7 @@ async def test_service_logs_notifies_and_forwards(kafka_broker, topic_prefix, tm
         await mailbox.wait_for(lambda: len(mailbox.received) == 1, timeout=30)
 
         async def logged() -> bool:
-            return await table_count(service, "bounce_log") == 1
+            return service.log_writer.migrated and await table_count(service, "bounce_log") == 1
         await wait_for(logged, 30, "bounce_log row")
         async with httpx.AsyncClient() as client:
             health = (await client.get(f"http://127.0.0.1:{settings.notifier_http_port}/health")).json()
