@@ -7,12 +7,13 @@ limits (bytes read, parts walked, nesting depth, text kept) live in one place.
 
 from __future__ import annotations
 
-import email
 import email.header
 import quopri
 import re
 import binascii
 from email.message import Message
+
+from . import mimetree
 
 # Bounds: the part of a bounce that says why it bounced is at its start; a
 # returned 50 MB attachment only needs its headers.
@@ -35,12 +36,12 @@ _CHARSET_ALIASES = {
 
 
 def load(raw: bytes) -> Message:
-    """Parse raw bytes (capped at MAX_INPUT_BYTES) into a compat32 Message."""
+    """Parse raw bytes (capped at MAX_INPUT_BYTES) into a compat32 Message tree (see mimetree)."""
     if len(raw) > MAX_INPUT_BYTES:
         raw = raw[:MAX_INPUT_BYTES]
-    if b"\r\n" in raw[:4096]:
+    if b"\r" in raw:
         raw = raw.replace(b"\r\n", b"\n")
-    return email.message_from_bytes(raw)
+    return mimetree.parse(raw.decode("ascii", "surrogateescape"))
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -95,6 +96,8 @@ def get_header(msg: Message, name: str) -> str:
 
 def content_type(part: Message) -> str:
     """Lower-cased content type, tolerant of garbage."""
+    if isinstance(part, mimetree.Part):
+        return part.ctype
     try:
         return part.get_content_type()
     except Exception:
@@ -203,7 +206,7 @@ def walk(msg: Message, max_parts: int = MAX_PARTS, max_depth: int = MAX_DEPTH):
 
 def parse_headers(text: str) -> Message:
     """A header-only Message from text (used for returned headers quoted in prose)."""
-    return email.message_from_string(text + "\n\n")
+    return mimetree.parse(text + "\n\n")
 
 
 def embedded_message(part: Message) -> Message | None:
@@ -216,5 +219,5 @@ def embedded_message(part: Message) -> Message | None:
         return None
     if isinstance(payload, str):
         text = part_text(part, 100_000)
-        return email.message_from_string(text.lstrip())
+        return mimetree.parse(text.lstrip().replace("\r\n", "\n"))
     return None

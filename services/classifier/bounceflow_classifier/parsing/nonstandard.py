@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .phrasescan import PhraseScan
+
 ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
 
 _BOUNCE_FROM = re.compile(
@@ -63,19 +65,29 @@ _CUT = re.compile(
 )
 _HEADERS_START = re.compile(r"^(?:Return-Path|Received|Message-I[dD]|DKIM-Signature|X-Original-To|Delivered-To|MIME-Version): .*\n(?:[ \t].*\n)*[A-Za-z][\w-]*: ", re.M)
 
-_COMMANDS = re.compile(
-    r"(?P<DATA>end of data|data command|\[data\]|smtp:data|>>> data|final data|'data'|(?:after|in|our) data\b)|"
-    r"(?P<RCPT>rcpt[ _]to\b|does not like recipient|\[rcpt_?to\]|smtp:rcpt|>>> rcpt|rcpt command)|"
-    r"(?P<MAIL>mail[ _]from\b|sender was rejected|\[mail_?from\]|smtp:mail|>>> mail|mail command)|"
-    r"(?P<CONN>after initial connection|refused to talk to me|greeting|banner|connection rejected|smtp:conn|\[conn\])|"
-    r"(?P<HELO>(?:after|in reply to|like our) (?:helo|ehlo)\b|my name was rejected|\[(?:helo|ehlo)\]|smtp:(?:helo|ehlo)|>>> (?:helo|ehlo))",
-)
+# Where a diagnostic names the refused SMTP command: (command, phrase) in priority order.
+_COMMANDS = PhraseScan([
+    *(("DATA", p) for p in (r"end of data", r"data command", r"\[data\]", r"smtp:data", r">>> data", r"final data",
+                            r"'data'", r"(?:after|in|our) data\b")),
+    *(("RCPT", p) for p in (r"rcpt[ _]to\b", r"does not like recipient", r"\[rcpt_?to\]", r"smtp:rcpt", r">>> rcpt",
+                            r"rcpt command")),
+    *(("MAIL", p) for p in (r"mail[ _]from\b", r"sender was rejected", r"\[mail_?from\]", r"smtp:mail", r">>> mail",
+                            r"mail command")),
+    *(("CONN", p) for p in (r"after initial connection", r"refused to talk to me", r"greeting", r"banner",
+                            r"connection rejected", r"smtp:conn", r"\[conn\]")),
+    *(("HELO", p) for p in (r"(?:after|in reply to|like our) helo\b", r"(?:after|in reply to|like our) ehlo\b",
+                            r"my name was rejected", r"\[helo\]", r"\[ehlo\]", r"smtp:(?:helo|ehlo)", r">>> (?:helo|ehlo)")),
+])
 _REMOTE = re.compile(r"\bhost ([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,})\s*\[|remote (?:host|server|mta)[: ]+([A-Za-z0-9][A-Za-z0-9.-]+)|"
                      r"^([A-Za-z0-9][A-Za-z0-9.-]+\.[A-Za-z]{2,}) \[[\d.:a-fA-F]+\] (?:did not like|said)", re.I | re.M)
-_SMTP_CODE = re.compile(r"(?<![\d.#-])([245][0-5]\d)(?:[ -]|$)(?![\d]*\.\d+\.\d)|(?<![\d.])([245][0-5]\d)(?=[ -][245]\.\d{1,3}\.\d)", re.M)
-_DELAY = re.compile(r"this is a warning only|will be retried|will (?:continue|keep) (?:trying|to try)|has been delayed|"
-                    r"delivery (?:is )?delayed|still trying|delay reason|not yet been delivered|temporar(?:y|ily) (?:failure|problem|error)|"
-                    r"will retry|retrying|delivery incomplete", re.I)
+# A reply code: not inside a number, an enhanced code or a "#550"-style label, and not the
+# first part of one ("550 5.1.1" counts; "550.1" does not). Written to start with the
+# digits so the regex engine can skip ahead to candidate characters.
+_SMTP_CODE = re.compile(r"([245][0-5]\d)(?:(?<![\d.#-]...)(?:[ -]|$)(?![\d]*\.\d+\.\d)|(?<![\d.]...)(?=[ -][245]\.\d{1,3}\.\d))", re.M)
+_DELAY = PhraseScan([("delay", p) for p in (
+    r"this is a warning only", r"will be retried", r"will (?:continue|keep) (?:trying|to try)", r"has been delayed",
+    r"delivery (?:is )?delayed", r"still trying", r"delay reason", r"not yet been delivered",
+    r"temporar(?:y|ily) (?:failure|problem|error)", r"will retry", r"retrying", r"delivery incomplete")])
 
 
 @dataclass
@@ -113,8 +125,8 @@ def cut_returned(text: str) -> tuple[str, str]:
 
 def command_of(text: str) -> str | None:
     """The SMTP command a diagnostic says was refused (CONN, HELO, MAIL, RCPT, DATA): the first named."""
-    m = _COMMANDS.search(text[:3000].lower())
-    return m.lastgroup if m else None
+    found = _COMMANDS.search(text[:3000].lower())
+    return found[0] if found else None
 
 
 _REPLY = re.compile(
@@ -141,7 +153,7 @@ def remote_mta_of(text: str) -> str | None:
 def smtp_code_of(text: str) -> int | None:
     """First SMTP reply code (4xx/5xx/2xx) in a diagnostic."""
     for m in _SMTP_CODE.finditer(text):
-        value = int(m.group(1) or m.group(2))
+        value = int(m.group(1))
         if value >= 400 or value in (250, 251):
             return value
     return None
@@ -149,7 +161,7 @@ def smtp_code_of(text: str) -> int | None:
 
 def is_delay(text: str) -> bool:
     """True when a bounce text reports a delay rather than a failure."""
-    return bool(_DELAY.search(text))
+    return _DELAY.search(text.lower()) is not None
 
 
 def squeeze(text: str, limit: int = 1000) -> str:

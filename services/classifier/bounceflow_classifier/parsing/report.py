@@ -23,6 +23,7 @@ _FEEDBACK_TYPES = frozenset(("message/feedback-report",))
 _MAX_TEXT_PARTS = 4
 _SUCCESS_ACTIONS = ("delivered", "relayed", "expanded", "deliverable")
 _LINK_RE = re.compile(rb"^" + MESSAGE_ID_HEADER.encode() + rb":[ \t]*<?([^\s>]+)", re.I | re.M)
+_LINK_NAME = MESSAGE_ID_HEADER.lower().encode() + b":"
 _MSGID_RE = re.compile(r"^Message-I[Dd]:[ \t]*\n?[ \t]*(<[^>\s]+>)", re.M)
 
 
@@ -107,7 +108,9 @@ def linked_ids(raw: bytes, parts: Collected) -> dict:
     """original_message_id and linked_message_id from the returned message."""
     ids: dict = {}
     body_start = raw.find(b"\n\n")
-    m = _LINK_RE.search(raw, body_start if body_start > 0 else 0, mime.MAX_INPUT_BYTES)
+    m = None
+    if _LINK_NAME in raw.lower():  # cheap test before the line-anchored, case-blind search
+        m = _LINK_RE.search(raw, body_start if body_start > 0 else 0, mime.MAX_INPUT_BYTES)
     if m:
         ids["linked_message_id"] = m.group(1).decode("ascii", "replace")
     if parts.returned is not None:
