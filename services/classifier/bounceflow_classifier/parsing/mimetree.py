@@ -38,9 +38,37 @@ _TEXT_MESSAGES = frozenset(("message/delivery-status", "message/global-delivery-
 
 
 class Part(Message):
-    """A compat32 Message that remembers its content type (read many times per bounce)."""
+    """A compat32 Message that remembers its content type and indexes its headers by
+    lower-cased name on the first lookup (a bounce reads the same few headers many times)."""
 
     ctype = "text/plain"
+    _index: dict[str, str] | None = None
+
+    def get(self, name, failobj=None):
+        """Message.get through the index: the first header of that name, or failobj."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for key, value in self._headers:
+                index.setdefault(key.lower(), value)
+        value = index.get(name.lower())
+        return failobj if value is None else self.policy.header_fetch_parse(name, value)
+
+    def set_raw(self, name, value):
+        self._index = None
+        super().set_raw(name, value)
+
+    def __setitem__(self, name, val):
+        self._index = None
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name):
+        self._index = None
+        super().__delitem__(name)
+
+    def replace_header(self, _name, _value):
+        self._index = None
+        super().replace_header(_name, _value)
 
 
 def parse(text: str) -> Part:

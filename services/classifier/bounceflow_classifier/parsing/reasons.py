@@ -31,42 +31,29 @@ import re
 
 from .dsn import normalise_status
 from .phrases import LOCAL_LOOKUP, TEXT_TABLE, WEAK_TABLE
+from .phrasescan import PhraseScan
 
 
 _META = set("\\.^$*+?{}[]|()")
-_LEAD = re.compile(r"^(?:\\b)?(?:\(\?:([a-z0-9 |]+)\)|([a-z0-9]+))(?: (?![?*])|\\b)")
-_WORDS = re.compile(r"[a-z0-9]+")
 
 
 class _PhraseSet:
-    """One reason's phrases, split for speed: plain substrings are tested with `in`,
-    phrases whose first word is fixed run only when that word occurs in the text,
-    the rest run always. Each group is one compiled alternation."""
+    """One reason's phrases, split for speed: plain substrings are tested with `in`;
+    the regex phrases go through a PhraseScan, which runs only those whose fixed
+    literal occurs in the text."""
 
     def __init__(self, reason: str, phrases: tuple[str, ...]):
         self.reason = reason
         self.literals = tuple(p for p in phrases if not _META & set(p))
-        gated, always, self.words = [], [], set()
-        for p in phrases:
-            if p in self.literals:
-                continue
-            m = _LEAD.match(p)
-            if m:
-                gated.append(p)
-                self.words.update(w.split()[0] for w in (m.group(1) or m.group(2)).split("|") if w.strip())
-            else:
-                always.append(p)
-        self.gated = re.compile("|".join(f"(?:{p})" for p in gated)) if gated else None
-        self.always = re.compile("|".join(f"(?:{p})" for p in always)) if always else None
+        patterns = [p for p in phrases if _META & set(p)]
+        self.scan = PhraseScan([(reason, p) for p in patterns]) if patterns else None
 
-    def found_in(self, low: str, words: set[str]) -> bool:
+    def found_in(self, low: str) -> bool:
         """True when one of the phrases occurs in the prepared text."""
         for lit in self.literals:
             if lit in low:
                 return True
-        if self.gated is not None and not self.words.isdisjoint(words) and self.gated.search(low):
-            return True
-        return self.always is not None and self.always.search(low) is not None
+        return self.scan is not None and self.scan.search(low) is not None
 
 
 _STRONG = [_PhraseSet(reason, pats) for reason, pats in TEXT_TABLE]
@@ -132,9 +119,8 @@ def match_text(text: str, weak: bool = False) -> str | None:
 
 def match_prepared(low: str, weak: bool = False) -> str | None:
     """`match_text` on text already passed through `evidence_text`."""
-    words = set(_WORDS.findall(low))
     for phrase_set in (_WEAK if weak else _STRONG):
-        if phrase_set.found_in(low, words):
+        if phrase_set.found_in(low):
             return phrase_set.reason
     return None
 
