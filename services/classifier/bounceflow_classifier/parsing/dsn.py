@@ -131,3 +131,33 @@ def normalise_status(value: str) -> str | None:
     if not m:
         return None
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+
+
+# Status field values that say little about the recipient: "other/undefined" (x.0.0) and the
+# reporting MTA's own "delivery time expired" (x.4.7), which hides what the remote answered.
+_VAGUE_STATUS = frozenset(("4.0.0", "5.0.0", "4.4.7", "5.4.7"))
+_REPLY_PAIR = re.compile(r"^\s*[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def prefer_status(field: str | None, diagnostic: str) -> str | None:
+    """The status to report for a recipient: the Status field, or the diagnostic's code.
+
+    The diagnostic's enhanced code (RFC 3463) of the same class wins when the field is
+    vague (x.0.0, x.4.7) or when the diagnostic is the remote server's own reply
+    ("550 5.7.1 ...": what the server said beats the reporting MTA's transcription).
+    A code of another class never replaces the field: the class is the MTA's verdict.
+    """
+    if not field or not diagnostic:
+        return field
+    pair = _REPLY_PAIR.match(diagnostic)
+    if pair:
+        code = normalise_status(pair.group(1))
+        if code and code[0] == field[0] and code not in _VAGUE_STATUS:
+            return code
+    if field not in _VAGUE_STATUS:
+        return field
+    for m in STATUS_RE.finditer(diagnostic[:2000]):
+        code = f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+        if code[0] == field[0] and code not in _VAGUE_STATUS:
+            return code
+    return field

@@ -200,7 +200,7 @@ _CODE_WINS: dict[str, tuple[str, ...]] = {
     "mailboxfull": (), "requireptr": (), "authfailure": (), "hasmoved": (),
     "userunknown": ("norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "suspend",
                     "authfailure", "requireptr", "spamdetected", "toomanyconn", "speeding", "policyviolation"), "mesgtoobig": ("exceedlimit",), "exceedlimit": (),
-    "rejected": (), "contenterror": (), "suspend": ("mailboxfull", "userunknown", "filtered", "speeding"),
+    "rejected": (), "contenterror": ("spamdetected", "virusdetected"), "suspend": ("mailboxfull", "userunknown", "filtered", "speeding"),
 }
 
 

@@ -247,7 +247,11 @@ def _diagnose(rec: dict, context: list[str]) -> None:
     fixed_reason = rec.pop("fixed_reason", None)
     diag = rec.get("diagnostic") or ""
     texts = [nonstandard.remote_reply(diag), diag] + [c for c in context if c]
-    if not rec.get("status"):
+    if rec.get("status"):
+        rec["status"] = dsn.prefer_status(rec["status"], diag)
+        if rec.get("unix_mailer") and diag.strip().isdigit() and rec["status"][1:] == ".0.0":
+            rec["status"] = rec["status"][0] + ".3.0"  # X-Unix; <exit status>: a mail system (mailer) failure, RFC 3463 X.3.0
+    else:
         for t in texts[:3]:
             status = dsn.normalise_status(t)
             if status:
