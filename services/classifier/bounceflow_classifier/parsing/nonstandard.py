@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import transcript
 from .phrasescan import PhraseScan
 
 ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
@@ -200,6 +201,11 @@ def find_recipients(text: str, exclude: set[str]) -> list[TextRecipient]:
             if addr not in strong and not _is_noise(line, sm, addr):
                 strong[addr] = TextRecipient(addr, _paragraph(lines, i, sm.end("a")))
             continue
+        rm = transcript.RECIPIENT_LINE.match(line)
+        if rm and strong:  # a transcript's result line says more than the address list above it
+            am = ADDRESS.search(line, 0, rm.end())
+            if am and am.group(0).lower() in strong:
+                strong[am.group(0).lower()] = TextRecipient(am.group(0).lower(), _paragraph(lines, i, am.end()))
         if strong:
             continue
         for m in ADDRESS.finditer(line):
@@ -224,9 +230,15 @@ def _is_noise(line: str, m: re.Match, addr: str) -> bool:
 
 
 def _paragraph(lines: list[str], i: int, col: int) -> str:
-    """The diagnostic for an address on line i: rest of the line plus its block."""
-    rest = lines[i][col:].strip(" >:,;\t")
-    out = [rest] if rest else []
+    """The diagnostic for an address on line i: rest of the line plus its block.
+
+    In a session transcript the command line is kept (it names the SMTP stage),
+    the exchange a result line reports on is put first, and the text stops where
+    the next recipient's or session's text begins (see transcript.py).
+    """
+    in_transcript = transcript.is_command(lines[i]) or transcript.RECIPIENT_LINE.match(lines[i]) is not None
+    rest = lines[i].strip() if in_transcript else lines[i][col:].strip(" >:,;\t")
+    out = [x for x in (transcript.exchange_before(lines, i), rest) if x]
     j = i + 1
     blank = 0
     while j < len(lines) and j < i + 25:
@@ -239,6 +251,8 @@ def _paragraph(lines: list[str], i: int, col: int) -> str:
             j += 1
             continue
         blank = 0
+        if in_transcript and out and transcript.ends_paragraph(line):
+            break
         if ADDRESS.search(line) and out and re.match(r"^\s*<?[^\s@]+@[^\s]+>?:?\s*$", line):
             break
         out.append(line.strip())

@@ -14,7 +14,7 @@ from email.message import Message
 
 from bounceflow.models import MESSAGE_ID_HEADER, Classification, RecipientStatus
 
-from . import autoreply, dsn, mime, nonstandard, reasons
+from . import autoreply, dsn, mime, nonstandard, reasons, transcript
 
 _RETURNED_TYPES = frozenset(("message/rfc822", "message/global", "text/rfc822-headers",
                              "message/rfc822-headers", "message/global-headers", "message/partial"))
@@ -265,8 +265,11 @@ def _diagnose(rec: dict, context: list[str]) -> None:
                 break
     if not rec.get("remote_mta"):
         rec["remote_mta"] = nonstandard.remote_mta_of(diag) or None
-    command = nonstandard.command_of(" ".join(texts[1:3])) or (
-        nonstandard.command_of(texts[3]) if len(texts) > 3 else None)
+    if transcript.is_result(diag):  # a transcript result: other sessions' commands are not its stage
+        command = nonstandard.command_of(diag)
+    else:
+        command = nonstandard.command_of(" ".join(texts[1:3])) or (
+            nonstandard.command_of(texts[3]) if len(texts) > 3 else None)
     prepared: list[str] = []  # texts are prepared lazily: the first one or two usually decide
     evidence = weak = None
     for t in texts:
