@@ -18,7 +18,7 @@ from bounceflow.kafka import ensure_topics
 from bounceflow.observability import HttpServer, health_app
 from bounceflow.verp import VerpCodec
 from bounceflow_bounce_receiver.limits import Clock, ConnectionLimiter, RateLimiter
-from bounceflow_bounce_receiver.publisher import BounceWriter
+from bounceflow.kafka_writer import TransactionalWriter
 from bounceflow_bounce_receiver.recipients import RecipientPolicy
 from bounceflow_bounce_receiver.settings import ReceiverSettings
 from bounceflow_bounce_receiver.smtp_handler import BounceHandler
@@ -39,7 +39,7 @@ class BounceReceiverService:
             domains=list(settings.bounce_domains),
             role_addresses=list(settings.receiver_role_addresses),
         )
-        self.writer = BounceWriter(settings, settings.topic(TOPIC), self._transactional_id())
+        self.writer = TransactionalWriter(settings, settings.topic(TOPIC), self._transactional_id())
         self.connections = ConnectionLimiter(settings.receiver_max_connections_per_ip)
         self.rate = RateLimiter(settings.receiver_rate_per_minute, settings.receiver_rate_burst, clock)
         self.handler = BounceHandler(self.policy, self.writer, self.rate, settings.receiver_max_recipients)

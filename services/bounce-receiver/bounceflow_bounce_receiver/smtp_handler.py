@@ -1,7 +1,7 @@
 """The aiosmtpd handler of the MX: who may send, which RCPTs we take, what DATA becomes.
 
 Hooks decide and answer; the records of a mail are prepared by a pure
-function (`raw_bounces`) and then written by the BounceWriter. `250` is
+function (`raw_bounces`) and then written by the TransactionalWriter. `250` is
 answered only after Kafka committed every record of the mail.
 """
 
@@ -19,7 +19,7 @@ from bounceflow.models import RawBounce
 from bounceflow.verp import new_message_id
 from bounceflow_bounce_receiver import metrics, replies
 from bounceflow_bounce_receiver.limits import RateLimiter
-from bounceflow_bounce_receiver.publisher import BounceWriter, OutRecord
+from bounceflow.kafka_writer import OutRecord, TransactionalWriter
 from bounceflow_bounce_receiver.recipients import RecipientDecision, RecipientPolicy
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class BounceHandler:
     """aiosmtpd hooks: rate limit at MAIL, recipient policy at RCPT, Kafka at DATA."""
 
     def __init__(
-        self, policy: RecipientPolicy, writer: BounceWriter, rate: RateLimiter, max_recipients: int
+        self, policy: RecipientPolicy, writer: TransactionalWriter, rate: RateLimiter, max_recipients: int
     ) -> None:
         self.policy = policy
         self.writer = writer

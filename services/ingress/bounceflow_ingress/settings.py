@@ -47,6 +47,8 @@ class IngressSettings(CommonSettings):
         default=300.0, description="Seconds the auth failures of a client address are remembered."
     )
     ingress_kafka_producers: int = Field(
-        default=8, description="Transactional producers in the pool (messages published concurrently)."
+        default=2, ge=1,
+        description="Group-committing transactional writers; messages are spread over them so one "
+        "transaction in flight does not hold up the next.",
     )
     ingress_smtp_timeout: float = Field(default=300.0, description="Idle timeout of an SMTP session, seconds.")

@@ -1,9 +1,11 @@
-"""Writes the raw bounces of one mail to Kafka atomically: all of them or none.
+"""Writes the records of one mail to Kafka atomically, many mails per transaction.
 
-Each mail's records go into a Kafka transaction, so a multi-RCPT mail never
-leaves half of its records behind when Kafka fails in the middle: the SMTP
-client gets `451`, retries the whole mail, and `read_committed` consumers
-(the classifier) never saw the aborted attempt.
+Used at both SMTP edges (ingress: one `outgoing` record per recipient;
+bounce-receiver: one `raw-bounce` record per RCPT). A mail's records go into
+a Kafka transaction, so a multi-recipient mail never leaves half of its
+records behind when Kafka fails in the middle, and a record we refused can
+never land later: the client gets `451`/`503`, retries the whole mail, and
+`read_committed` consumers never saw the aborted attempt.
 
 Transactions cost round trips, so concurrent sessions share them (group
 commit): one background task takes every mail that is waiting, writes them in
@@ -27,12 +29,12 @@ from bounceflow.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
-MAX_MAILS_PER_TRANSACTION = 200
+MAX_MAILS_PER_TRANSACTION = 500
 
 
 @dataclass(frozen=True)
 class OutRecord:
-    """One record to write: key (message id or None) and the serialised value."""
+    """One record to write: key (message id, or None) and the serialised value."""
 
     key: str | None
     value: bytes
@@ -44,8 +46,8 @@ class _Pending:
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class BounceWriter:
-    """Group-committing transactional writer for the raw-bounce topic."""
+class TransactionalWriter:
+    """Group-committing transactional writer for one topic."""
 
     def __init__(self, settings: CommonSettings, topic: str, transactional_id: str) -> None:
         self._settings = settings
@@ -60,12 +62,12 @@ class BounceWriter:
 
     async def start(self) -> None:
         """Start the commit loop and try to connect once; an unreachable Kafka is not fatal."""
-        self._task = asyncio.create_task(self._run(), name="bounce-writer")
+        self._task = asyncio.create_task(self._run(), name=f"writer-{self._topic}")
         try:
             await asyncio.wait_for(self._ensure_producer(), self._timeout)
             self.healthy = True
         except Exception as exc:
-            log.warning("kafka not reachable at start; mail gets 451 until it is", extra={"error": str(exc)})
+            log.warning("kafka not reachable at start; mail is refused until it is", extra={"error": str(exc)})
             await self._discard_producer()
 
     async def stop(self) -> None:
@@ -77,7 +79,7 @@ class BounceWriter:
         waiting = self._inflight + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         for pending in waiting:
             if not pending.done.done():
-                pending.done.set_exception(KafkaUnavailable("bounce-receiver stopping"))
+                pending.done.set_exception(KafkaUnavailable("writer stopping"))
                 pending.done.exception()
         await self._discard_producer()
 
@@ -115,7 +117,7 @@ class BounceWriter:
         except Exception as exc:  # timeout, connection, fencing, too large: all "not durable"
             self.healthy = False
             log.warning(
-                "kafka transaction failed; answering 451",
+                "kafka transaction failed; the mails are refused",
                 extra={"mails": len(batch), "error": f"{type(exc).__name__}: {exc}"},
             )
             await self._discard_producer()
