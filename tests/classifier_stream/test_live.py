@@ -11,6 +11,8 @@ classified the same way each time.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -148,5 +150,42 @@ async def test_worker_classifies_and_survives_sigkill(kafka_broker, topic_prefix
         await producer.stop()
 
 
+async def until_metric(worker: ClassifierWorker, line: bytes, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in worker.get("/metrics")[1]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{line!r} not in /metrics after {timeout}s")
+        await asyncio.sleep(0.2)
+
+
 def expected_key(expected: dict, message_id: str) -> str:
     return next(e for e, (mid, _) in expected.items() if mid == message_id)
+
+
+async def test_expired_entries_are_deleted_with_changelog_tombstones(kafka_broker, topic_prefix, tmp_path):
+    bootstrap = kafka_broker.bootstrap
+    await create_topics(bootstrap, [f"{topic_prefix}{t}" for t in TOPICS], partitions=4)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    sent = [new_id() for _ in range(5)]
+    try:
+        for mid in sent:
+            await producer.send_and_wait(f"{topic_prefix}outgoing", outgoing(mid).to_bytes(), key=mid.encode())
+    finally:
+        await producer.stop()
+    worker = ClassifierWorker(bootstrap, topic_prefix, tmp_path / "data", tmp_path / "worker.log",
+                              classifier_table_ttl="3", classifier_table_sweep_interval="1")
+    changelog = TopicReader(bootstrap, f"{topic_prefix}bounceflow-classifier-sent-messages-changelog")
+    try:
+        worker.start()
+        # Table writes went to the changelog, so Faust has created that topic by then.
+        await until_metric(worker, b"bounceflow_classifier_outgoing_recorded_total 5.0", TIMEOUT)
+        await changelog.start()
+        # Each key: its entry, then a tombstone written by the sweep (outside stream iteration).
+        tombstoned = lambda rs: {r.key.decode() for r in rs if r.value is None} >= set(sent)  # noqa: E731
+        await changelog.until(tombstoned, TIMEOUT)
+        assert {r.key.decode() for r in changelog.records if r.value is not None} == set(sent)
+        assert worker.terminate() == 0
+    finally:
+        worker.kill()
+        await changelog.stop()
