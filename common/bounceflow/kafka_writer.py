@@ -30,6 +30,9 @@ from bounceflow.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 MAX_MAILS_PER_TRANSACTION = 500
+# Right after a commit the coordinator answers CONCURRENT_TRANSACTIONS while it
+# writes the markers; aiokafka's default 100 ms backoff would idle the writer.
+RETRY_BACKOFF_MS = 5
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ class TransactionalWriter:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = create_producer(self._settings, transactional_id=self._transactional_id)
+            producer = create_producer(
+                self._settings, transactional_id=self._transactional_id, retry_backoff_ms=RETRY_BACKOFF_MS
+            )
             try:
                 await producer.start()
             except BaseException:
