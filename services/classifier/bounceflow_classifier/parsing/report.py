@@ -14,7 +14,7 @@ from email.message import Message
 
 from bounceflow.models import MESSAGE_ID_HEADER, Classification, RecipientStatus
 
-from . import autoreply, dsn, mime, nonstandard, reasons, transcript
+from . import autoreply, dsn, mime, nonstandard, reasons, rhosts, transcript
 
 _RETURNED_TYPES = frozenset(("message/rfc822", "message/global", "text/rfc822-headers",
                              "message/rfc822-headers", "message/global-headers", "message/partial"))
@@ -288,7 +288,8 @@ def _diagnose(rec: dict, context: list[str]) -> None:
     lookup = reasons.is_mailbox_lookup(" ".join(texts[1:3]))
     reason = reasons.classify(rec.get("status"), rec.get("smtp_code"), diag, rec.get("action"), command,
                               evidence_reason=evidence or "", weak_reason=weak or "", mailbox_lookup=lookup)
-    rec["reason"] = fixed_reason or reason
+    provider = None if reason == "delivered" else rhosts.find(rec.get("remote_mta"), diag, rec.get("status"), command)
+    rec["reason"] = fixed_reason or provider or reason
     if rec.get("action") in _SUCCESS_ACTIONS or reason == "delivered":
         rec["bounce_type"] = None
     else:
