@@ -14,7 +14,7 @@ from email.message import Message
 
 from bounceflow.models import MESSAGE_ID_HEADER, Classification, RecipientStatus
 
-from . import autoreply, dsn, mime, nonstandard, reasons, rhosts, transcript
+from . import autoreply, dsn, lhosts, mime, nonstandard, reasons, rhosts, transcript
 
 _RETURNED_TYPES = frozenset(("message/rfc822", "message/global", "text/rfc822-headers",
                              "message/rfc822-headers", "message/global-headers", "message/partial"))
@@ -150,6 +150,7 @@ def from_dsn(parts: Collected) -> Classification | None:
             "remote_mta": dsn.strip_type(r.get("remote-mta")) or None,
             "context": [para.diagnostic if para else "", parts.explanation],
             "unix_mailer": unix_mailer,
+            "fixed_reason": lhosts.powermta_category(r.get("x-powermta-bouncecategory")),
         })
     if not any(rec["recipient"] for rec in records) and prose:
         records[0]["recipient"] = prose[0].address
