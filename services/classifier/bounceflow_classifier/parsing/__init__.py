@@ -8,6 +8,7 @@ auto-reply — and fall back to `unknown`. It never raises.
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 
 from bounceflow.models import Classification
@@ -44,6 +45,12 @@ def _classify(msg: Message, parts: Collected, depth: int) -> Classification:
         if result is not None:
             return result
     inner = parts.returned
+    quoted = _quoted_report(parts) if inner is not None and not inner.is_multipart() else None
+    if quoted is not None and depth < _MAX_FORWARD_DEPTH:
+        result = _classify(quoted, collect(quoted), depth + 1)
+        if result.category in ("dsn-failure", "dsn-delay"):  # what arrived is prose quoting a report
+            result = result.model_copy(update={"category": "nonstandard-bounce"})
+        return result
     if inner is not None and depth < _MAX_FORWARD_DEPTH and _is_report(inner):
         return _classify(inner, collect(inner), depth + 1)
     for step in (_provider_notice, _mta_format, _mta_text, _autoreply):
@@ -56,6 +63,22 @@ def _classify(msg: Message, parts: Collected, depth: int) -> Classification:
 def _is_report(msg: Message) -> bool:
     """A returned message that is itself a bounce or complaint (forwarded report)."""
     return mime.content_type(msg) == "multipart/report" and msg.is_multipart()
+
+
+_HEADER_LINE = re.compile(r"^[A-Za-z][\w-]*:[ \t]", re.M)
+
+
+def _quoted_report(parts: Collected) -> Message | None:
+    """A whole report pasted as text below a forwarding note (an ISP forwarding the DSN
+    it received, an mbox `From ` line and all): parse the pasted message in full."""
+    text = parts.returned_text
+    if not text or "multipart/report" not in text[:20_000].lower():
+        return None
+    m = _HEADER_LINE.search(text)
+    if m is None:
+        return None
+    msg = mime.load(text[m.start():].encode("utf-8", "surrogateescape"))
+    return msg if _is_report(msg) else None
 
 
 def _complaint(msg: Message, parts: Collected) -> Classification | None:

@@ -125,6 +125,14 @@ def address_of(value: str) -> str:
     return addr if "@" in addr[1:] or not addr.startswith("@") else ""
 
 
+_MAILBOX = re.compile(r"^[^@\s/|]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+def is_mailbox(addr: str) -> bool:
+    """True for a deliverable mailbox address: local part @ a fully qualified domain (RFC 5321 §2.3.5)."""
+    return bool(addr) and _MAILBOX.match(addr) is not None
+
+
 def normalise_status(value: str) -> str | None:
     """Extract an enhanced status code (class.subject.detail) from a field value."""
     m = STATUS_RE.search(value or "")
