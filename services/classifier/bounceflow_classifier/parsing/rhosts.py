@@ -165,15 +165,20 @@ def find(remote_mta: str | None, diagnostic: str, status: str | None, command: s
     mail pays one substring test per provider); Exchange Online's
     three-digit status details select Microsoft's table on their own.
     """
-    host = (remote_mta or "").split(" ", 1)[0].strip("[]()<>.").lower()
-    reply = Reply(host, diagnostic or "", status, command)
-    for provider in PROVIDERS:
-        by_host = host and any(host == h or host.endswith("." + h) for h in provider.hosts)
-        by_code = any(marker in reply.diagnostic for marker in provider.code_markers)
-        if provider.lookup is _microsoft and status and _THREE_DIGIT_DETAIL.match(status):
-            by_code = True
-        if by_host or by_code:
-            reason = provider.lookup(reply)
-            if reason:
-                return reason
+    dotted = "." + (remote_mta or "").split(" ", 1)[0].strip("[]()<>.").lower()
+    text = diagnostic or ""
+    microsoft_code = bool(status) and _THREE_DIGIT_DETAIL.match(status) is not None
+    reply = None
+    for provider, suffixes in _DISPATCH:
+        if not (dotted.endswith(suffixes) or (microsoft_code and provider.lookup is _microsoft)
+                or any(marker in text for marker in provider.code_markers)):
+            continue
+        reply = reply or Reply(dotted[1:], text, status, command)
+        reason = provider.lookup(reply)
+        if reason:
+            return reason
     return None
+
+
+# Each provider with its host suffixes dotted, for one str.endswith per provider.
+_DISPATCH = tuple((p, tuple("." + h for h in p.hosts)) for p in PROVIDERS)
