@@ -94,3 +94,19 @@ def test_list_loop_alert_on_corpus_and_by_hand(labels):
                  subject="Loop Alert: Duplicated Message-ID (team ML)")
     c = parse_bounce(raw)
     assert (c.category, c.reason, c.recipient) == ("nonstandard-bounce", "systemerror", "team@lists.example")
+
+
+@pytest.mark.parametrize("name", ["lhost-x2-03", "lhost-postfix-08", "lhost-v5sendmail-01"])
+def test_timed_out_connections_expire_on_corpus(name, labels):
+    assert parse_bounce(corpus_bytes(name)).reason == labels[name]["expected"]["records"][0]["reason"] == "expired"
+
+
+def test_timed_out_connections_expire_by_hand():
+    """A connection attempt that timed out until the MTA gave up is `expired`, even when the
+    text also says it was unable to connect; a refused connection is not."""
+    timed_out = "unable to connect to remote server [198.51.100.4:25]: Operation timed out; giving up"
+    assert reasons.classify(None, None, timed_out, "failed") == "expired"
+    assert reasons.classify(None, None, "connect to mx.corp.example[198.51.100.4]:25: Connection timed out",
+                            "failed") == "expired"
+    assert reasons.classify(None, None, "unable to connect to remote server [198.51.100.4:25]: No route to host",
+                            "failed") == "networkerror"

@@ -114,6 +114,9 @@ TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"filter", r"because of (?:the )?recipient'?s? (?:settings|preferences)", r"email preferences", r"refused by (?:the )?recipient",
         r"delivery not authorized", r"user refuses", r"user reject",
     )),
+    # A connection attempt that timed out until the MTA gave up: expired, not a network
+    # refusal, even where the text also says it was "unable to connect".
+    ("expired", (r"(?:connection|operation) timed out",)),
     ("networkerror", (
         r"routing loop", r"mail (?:forwarding )?loop", r"loops? (?:back|detected)", r"hop count exceeded", r"too many hops",
         r"network (?:is )?unreachable", r"no route to host", r"connection (?:reset|closed|lost)", r"unable to resolve route",
@@ -139,9 +142,9 @@ TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"retry timeout exceeded", r"retry time not reached", r"giving up", r"could not be delivered for",
         r"message (?:has been )?(?:expired|timed out)", r"delivery time expired", r"too long in (?:the )?queue", r"in the queue too long",
         r"queue time", r"undelivered (?:for|after)", r"has been delayed", r"will be retried", r"unable to deliver (?:this message )?after",
-        r"all hosts have been failing", r"delivery attempts will continue", r"no further attempts", r"connection timed out",
+        r"all hosts have been failing", r"delivery attempts will continue", r"no further attempts",
         r"for the last \d+ ", r"delivery failed \d+ attempts", r"did not accept our requests to connect", r"message expired",
-        r"server did not respond", r"envelope expired", r"operation timed out", r"have been failing for a long time", r"could not find a gateway for",
+        r"server did not respond", r"envelope expired", r"have been failing for a long time", r"could not find a gateway for",
     )),
     ("systemfull", (r"system (?:is )?full", r"insufficient system storage", r"disk full", r"out of disk", r"queue full",)),
     ("systemerror", (
