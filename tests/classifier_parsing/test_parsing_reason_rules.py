@@ -110,3 +110,22 @@ def test_timed_out_connections_expire_by_hand():
                             "failed") == "expired"
     assert reasons.classify(None, None, "unable to connect to remote server [198.51.100.4:25]: No route to host",
                             "failed") == "networkerror"
+
+
+def _x_unix_bounce(paragraph: str, code: str = "77") -> bytes:
+    return ("From: MAILER-DAEMON@host.example\nTo: a@relay.example\nSubject: Returned mail\nMIME-Version: 1.0\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+            "--B\nContent-Type: text/plain\n\n   ----- The following addresses had permanent fatal errors -----\n"
+            f"<joe@host.example>\n    (reason: {paragraph})\n\n"
+            "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; host.example\n\n"
+            f"Final-Recipient: RFC822; joe@host.example\nAction: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; {code}\n"
+            "\n--B--\n").encode()
+
+
+def test_x_unix_yields_to_the_recipients_own_paragraph(labels):
+    """`X-Unix; <exit status>` is a mailer error unless the prose says why for that recipient."""
+    assert parse_bounce(corpus_bytes("lhost-sendmail-13")).reason == labels["lhost-sendmail-13"]["expected"]["records"][0]["reason"]
+    assert parse_bounce(corpus_bytes("lhost-sendmail-55")).reason == "mailererror"  # text only in the transcript
+    assert parse_bounce(_x_unix_bounce("Insufficient permission")).reason == "systemerror"
+    assert parse_bounce(_x_unix_bounce("Mailbox is full", "75")).reason == "mailboxfull"
+    assert parse_bounce(_x_unix_bounce("255", "255")).reason == "mailererror"

@@ -66,7 +66,7 @@ TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
                        r"ip reputation", r"reputation (?:is )?too low", r"4\.7\.650\b",)),
     ("securityerror", (r"unauthenticated senders?", r"authentication required", r"\bauth(?:entication)? (?:is )?required",
                        r"tls required", r"must (?:use|issue) (?:a )?starttls", r"encryption required", r"authrequired",
-                       r"insufficient permission", r"not authenticated",)),
+                       r"not authenticated",)),
     ("rejected", (
         r"sender (?:address )?(?:was )?(?:rejected|denied|blocked|refused|not allowed)", r"(?:mail|envelope) from .{0,60}(?:rejected|refused|denied)",
         r"domain of sender address", r"sender domain", r"sender verify failed", r"sender (?:address )?verification",
@@ -151,7 +151,7 @@ TEXT_TABLE: list[tuple[str, tuple[str, ...]]] = [
         r"system error", r"internal (?:server )?error", r"server (?:configuration )?error",
         r"local error", r"service (?:is )?(?:currently |temporarily )?(?:not available|unavailable)", r"resources temporarily unavailable",
         r"mail system (?:error|problem)", r"misconfigur", r"duplicated message-id", r"operating system error", r"i/o error",
-        r"error in processing", r"unable to (?:handle|process)", r"server is busy", r"processing error", r"unable to contact ldap",
+        r"error in processing", r"unable to (?:handle|process)", r"insufficient permission", r"server is busy", r"processing error", r"unable to contact ldap",
     )),
     ("contenterror", (r"content error", r"headers? too large", r"invalid (?:mime|content)", r"malformed", r"media error",
                       r"illegal characters",)),

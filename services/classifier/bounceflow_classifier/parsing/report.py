@@ -296,14 +296,19 @@ def _diagnose(rec: dict, context: list[str]) -> None:
             nonstandard.command_of(texts[3]) if len(texts) > 3 else None)
     prepared: list[str] = []  # texts are prepared lazily: the first one or two usually decide
     evidence = weak = None
-    for t in texts:
+    evidence_at = len(texts)
+    for i, t in enumerate(texts):
         if t:
             prepared.append(reasons.evidence_text(t))
             evidence = reasons.match_prepared(prepared[-1])
             if evidence:
+                evidence_at = i
                 break
-    if rec.pop("unix_mailer", False) and not reasons.match_text(diag):
-        evidence = "mailererror"  # Diagnostic-Code: X-Unix; <exit status>: the local mailer program failed
+    own_paragraph = 2 if context and context[0] else 1  # texts: remote reply, diagnostic, [own paragraph], ...
+    if rec.pop("unix_mailer", False) and evidence_at > own_paragraph:
+        # Diagnostic-Code: X-Unix; <exit status>: the local mailer program failed, unless the
+        # diagnostic or the recipient's own paragraph of the prose says why
+        evidence = "mailererror"
     if not evidence:
         for low in prepared:
             weak = reasons.match_prepared(low, weak=True)
