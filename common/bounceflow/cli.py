@@ -52,6 +52,17 @@ def _create_topics(args) -> int:
     return 0
 
 
+def _tail(args) -> int:
+    from bounceflow.topic_tail import tail
+    from bounceflow.settings import CommonSettings
+
+    try:
+        return asyncio.run(tail(CommonSettings(), args.topic, from_beginning=args.from_beginning,
+                                limit=args.max, idle=args.idle, full=args.full))
+    except (BrokenPipeError, KeyboardInterrupt):  # `| head`, Ctrl-C: a normal way to stop
+        return 0
+
+
 def _settings_doc(args) -> int:
     from bounceflow.settings_doc import render
 
@@ -88,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create-topics", help="create the contract topics (settings from BOUNCEFLOW_*)")
     p.add_argument("extra", nargs="*", help="more topics, e.g. retry and dead-letter topics")
     p.set_defaults(run=_create_topics)
+
+    p = sub.add_parser("tail", help="print a topic's records as JSON lines (MIME shortened)")
+    p.add_argument("topic", help="e.g. classified-bounce (the topic prefix is added)")
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--max", type=int, default=None, help="stop after this many records")
+    p.add_argument("--idle", type=float, default=None, help="stop after this many seconds without a record")
+    p.add_argument("--full", action="store_true", help="print *_b64 fields in full")
+    p.set_defaults(run=_tail)
 
     p = sub.add_parser("settings-doc", help="print (or --write) the settings reference")
     p.add_argument("--write", metavar="PATH")
