@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 
 from bounceflow_sender.smtp_client import Extensions, encode_data
-from bounceflow_sender.worker import OffsetTracker
+from bounceflow.offsets import OffsetTracker
 
 TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
 

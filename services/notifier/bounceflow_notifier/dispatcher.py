@@ -27,6 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Gauge
 
+from bounceflow.offsets import OffsetTracker
 from bounceflow.accounts import AccountStore
 from bounceflow.kafka import create_consumer, create_producer
 from bounceflow.models import ClassifiedBounce, DeadLetter, DeliveryResult, PendingNotification
@@ -53,40 +54,6 @@ def utcnow() -> datetime:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-class OffsetTracker:
-    """Offsets in flight per partition; `advance()` says what may be committed."""
-
-    def __init__(self) -> None:
-        self._pending: dict[TopicPartition, dict[int, bool]] = {}
-
-    def add(self, tp: TopicPartition, offset: int) -> None:
-        self._pending.setdefault(tp, {})[offset] = False
-
-    def done(self, tp: TopicPartition, offset: int) -> None:
-        offsets = self._pending.get(tp)
-        if offsets is not None and offset in offsets:
-            offsets[offset] = True
-
-    def advance(self) -> dict[TopicPartition, int]:
-        """Drop each partition's finished prefix; the next offset to commit per partition."""
-        commits = {}
-        for tp, offsets in self._pending.items():
-            last = None
-            while offsets:
-                offset = next(iter(offsets))
-                if not offsets[offset]:
-                    break
-                del offsets[offset]
-                last = offset
-            if last is not None:
-                commits[tp] = last + 1
-        return commits
-
-    def forget(self, tps) -> None:
-        for tp in tps:
-            self._pending.pop(tp, None)
 
 
 class NotificationDispatcher(ConsumerRebalanceListener):

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from bounceflow.offsets import OffsetTracker
 from bounceflow.kafka import KafkaUnavailable, create_consumer
 
 from bounceflow_sender.attempt import Output
@@ -30,43 +31,6 @@ DueIn = Callable[[bytes], float]
 
 PUBLISH_BACKOFF = (0.5, 1, 2, 5, 10)
 COMMIT_INTERVAL = 0.05
-
-
-class OffsetTracker:
-    """Offsets in flight per partition; `advance()` yields what may be committed."""
-
-    def __init__(self) -> None:
-        self._pending: dict[TopicPartition, dict[int, bool]] = {}
-
-    def add(self, tp: TopicPartition, offset: int) -> None:
-        self._pending.setdefault(tp, {})[offset] = False
-
-    def done(self, tp: TopicPartition, offset: int) -> None:
-        offsets = self._pending.get(tp)
-        if offsets is not None and offset in offsets:
-            offsets[offset] = True
-
-    def advance(self) -> dict[TopicPartition, int]:
-        """Drop each partition's finished prefix; the next offset to commit per partition."""
-        commits = {}
-        for tp, offsets in self._pending.items():
-            last = None
-            while offsets:
-                offset = next(iter(offsets))
-                if not offsets[offset]:
-                    break
-                del offsets[offset]
-                last = offset
-            if last is not None:
-                commits[tp] = last + 1
-        return commits
-
-    def forget(self, tps) -> None:
-        for tp in tps:
-            self._pending.pop(tp, None)
-
-    def in_flight(self, tp: TopicPartition) -> int:
-        return sum(1 for done in self._pending.get(tp, {}).values() if not done)
 
 
 class TopicWorker(ConsumerRebalanceListener):
