@@ -102,6 +102,8 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)  # BOUNCEFLOW_* for every service
     services: tuple[ServiceSpec, ...] = SERVICES
     python: str = sys.executable
+    # Processes started by this object (not those found by pid file), for exit codes.
+    _children: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
 
     @property
     def run_dir(self) -> Path:
@@ -140,6 +142,7 @@ class Stack:
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
             log.close()
+            self._children[spec.name] = process
             (self.run_dir / f"{spec.name}.pid").write_text(str(process.pid))
         self.wait_healthy()
 
@@ -169,8 +172,11 @@ class Stack:
         path = self.log_dir / f"{spec.name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM every service (reverse order), SIGKILL what is still there after `timeout`."""
+    def stop(self, timeout: float = 20.0) -> dict[str, int | None]:
+        """SIGTERM every service (reverse order), SIGKILL what is still there after `timeout`.
+
+        Returns the exit code of each process this object started (None: unknown).
+        """
         for spec in reversed(self.services):
             pid = self.pid(spec)
             if pid:
@@ -183,6 +189,14 @@ class Stack:
             if pid and _alive(pid):
                 os.killpg(pid, signal.SIGKILL)
             (self.run_dir / f"{spec.name}.pid").unlink(missing_ok=True)
+        codes = {}
+        for name, process in self._children.items():
+            try:
+                codes[name] = process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                codes[name] = None
+        self._children.clear()
+        return codes
 
     def status_lines(self) -> list[str]:
         lines = []

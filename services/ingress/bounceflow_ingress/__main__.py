@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 
 from bounceflow.kafka import ensure_topics
+from bounceflow.lifecycle import run_until_signal
 from bounceflow.logs import configure_logging
 from bounceflow_ingress.service import IngressService
 from bounceflow_ingress.settings import IngressSettings
@@ -32,17 +32,7 @@ async def _ensure_outgoing(settings: IngressSettings) -> None:
 
 async def run(settings: IngressSettings) -> None:
     await _ensure_outgoing(settings)
-    service = IngressService(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    await service.start()
-    # After start: uvicorn's serve() swaps in its own SIGTERM/SIGINT handlers
-    # (and re-raises what it caught when it ends); ours must win.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping")
-    await service.stop()
+    await run_until_signal(IngressService(settings))
 
 
 def main() -> int:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
+from bounceflow.lifecycle import run_until_signal
 from bounceflow.logs import configure_logging
 from bounceflow_notifier.service import NotifierService
 from bounceflow_notifier.settings import NotifierSettings
@@ -12,16 +12,7 @@ from bounceflow_notifier.settings import NotifierSettings
 
 async def run(settings: NotifierSettings) -> None:
     """Start the service, wait for a stop signal, stop it cleanly."""
-    service = NotifierService(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await service.start()
-    try:
-        await stop.wait()
-    finally:
-        await service.stop()
+    await run_until_signal(NotifierService(settings))
 
 
 def main() -> None:
