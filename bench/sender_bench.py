@@ -1,7 +1,8 @@
 """Sender throughput: `outgoing` -> remote MX -> `delivery-result`, and the sender's memory.
 
 For each message size (1 KB and 100 KB by default) the bench
-  1. starts an accepting MX simulator as its own process (logging off),
+  1. starts an accepting MX simulator as its own process (logging off), with
+     PIPELINING (its default) and/or without (`--mx plain|pipelining|both`),
   2. writes N `outgoing` records to fresh topics (not timed),
   3. starts the sender as a subprocess (`python -m bounceflow_sender`) and
      reads `delivery-result` until N results arrived or the time bound passed,
@@ -200,23 +201,14 @@ async def run_size(bootstrap: str, label: str, size: int, count: int, max_second
 
 
 async def serve_mx(port: int, pipelining: bool) -> None:
-    """Run an accepting MxSimulator (optionally advertising PIPELINING) until SIGTERM."""
+    """Run an accepting MxSimulator (with or without PIPELINING) until SIGTERM."""
     import logging
     import signal
 
     from bounceflow_devkit.mx_simulator import MxSimulator
 
     logging.basicConfig(level=logging.WARNING)
-    mx = MxSimulator(port=port)
-    if pipelining:
-        hello = mx.handler.handle_EHLO
-
-        async def handle_EHLO(server, session, envelope, hostname, responses):
-            responses = await hello(server, session, envelope, hostname, responses)
-            responses.insert(-1, "250-PIPELINING")
-            return responses
-
-        mx.handler.handle_EHLO = handle_EHLO
+    mx = MxSimulator(port=port, pipelining=pipelining)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await mx.start()
@@ -233,7 +225,7 @@ async def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="bound per size")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--mx", choices=("plain", "pipelining", "both"), default="both",
-                        help="MX simulator as is (no PIPELINING) and/or advertising PIPELINING")
+                        help="MX simulator without PIPELINING (--no-pipelining) and/or with it (its default)")
     parser.add_argument("--serve-mx", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pipelining", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -253,7 +245,7 @@ async def main() -> None:
                 runs.append(run)
     report = {
         "bench": "sender", "sender": "subprocess: python -m bounceflow_sender",
-        "mx": "subprocess: devkit MxSimulator (accept), as is and/or advertising PIPELINING",
+        "mx": "subprocess: devkit MxSimulator (accept), without and/or with PIPELINING",
         "load_average_at_end": os.getloadavg(),
         "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},
         "kafka": args.bootstrap, "sender_env": extra_env, "runs": runs,

@@ -27,9 +27,10 @@ class MailSink(SmtpServer):
         *,
         hostname: str = "sink.sim.test",
         dsn: bool = True,
+        pipelining: bool = True,
         starttls_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(RecordingHandler, host, port, hostname=hostname, dsn=dsn,
+        super().__init__(RecordingHandler, host, port, hostname=hostname, dsn=dsn, pipelining=pipelining,
                          starttls_context=starttls_context)
 
     def to(self, address: str) -> list:

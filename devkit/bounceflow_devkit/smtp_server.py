@@ -7,6 +7,11 @@ their case (ENVID and ORCPT are case-sensitive), so `DsnSMTP` lifts those out
 of the command first and hands them to the handler. Without DSN they are left
 in place and aiosmtpd answers 555, as an MTA without the extension does.
 
+PIPELINING (RFC 2920) is advertised by default, as real MTAs do: aiosmtpd
+does not list it, but it reads commands from a buffered stream one after the
+other and answers each in order, so MAIL, RCPT and DATA sent in one write
+get their three replies (tested). `pipelining=False` plays an MTA without it.
+
 `RecordingHandler` records accepted mails as `ReceivedMail`; `SmtpServer`
 runs one on loopback inside the caller's event loop with `wait_for` for tests.
 """
@@ -92,12 +97,15 @@ class DsnSMTP(SMTP):
 
     Before MAIL/RCPT reach aiosmtpd's parser, the DSN parameters are cut out
     of the argument into `self.dsn_options` (original case) where the
-    handler's hooks pick them up. `handle_EHLO` of the handler advertises DSN.
+    handler's hooks pick them up. `handle_EHLO` of the handler advertises DSN
+    and PIPELINING when they are switched on.
     """
 
-    def __init__(self, handler, *, dsn: bool = True, sessions: set | None = None, **kwargs) -> None:
+    def __init__(self, handler, *, dsn: bool = True, pipelining: bool = True, sessions: set | None = None,
+                 **kwargs) -> None:
         super().__init__(handler, **kwargs)
         self.dsn = dsn
+        self.pipelining = pipelining
         self.dsn_options: list[str] = []
         self._sessions = sessions if sessions is not None else set()
 
@@ -152,6 +160,8 @@ class RecordingHandler:
 
     async def handle_EHLO(self, server: DsnSMTP, session: Session, envelope, hostname: str, responses: list[str]):
         session.host_name = hostname
+        if server.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         if server.dsn:
             responses.insert(-1, "250-DSN")
         return responses
@@ -214,12 +224,14 @@ class SmtpServer:
         *,
         hostname: str = "sink.sim.test",
         dsn: bool = True,
+        pipelining: bool = True,
         starttls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.hostname = hostname
         self.dsn = dsn
+        self.pipelining = pipelining
         self.starttls_context = starttls_context
         self.handler = handler_factory(self.changed)
         self._changed = asyncio.Condition()
@@ -273,6 +285,7 @@ class SmtpServer:
         return DsnSMTP(
             self.handler,
             dsn=self.dsn,
+            pipelining=self.pipelining,
             sessions=self._sessions,
             hostname=self.hostname,
             ident="bounceflow-devkit",

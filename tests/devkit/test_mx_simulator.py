@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import logging
 import socket
 import ssl
 
@@ -99,6 +101,60 @@ async def test_accept_records_dsn_params_in_their_case_per_recipient(mx):
     assert mail.data.replace(b"\r\n", b"\n") == MESSAGE.replace(b"\r\n", b"\n")
     assert mail.tls is False
     assert mx.bounces_sent == []
+
+
+async def _raw_session(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, list[str]]:
+    """A plain socket session after EHLO: (reader, writer, EHLO keywords)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert (await reader.readline()).startswith(b"220")
+    writer.write(b"EHLO client.test\r\n")
+    keywords = []
+    while line := (await reader.readline()).decode():
+        keywords.append(line[4:].split(" ")[0].strip().upper())
+        if line[3] == " ":
+            break
+    return reader, writer, keywords
+
+
+async def _replies(reader: asyncio.StreamReader, count: int) -> list[str]:
+    return [(await asyncio.wait_for(reader.readline(), 10)).decode().rstrip() for _ in range(count)]
+
+
+async def test_pipelining_is_offered_and_a_pipelined_transaction_gets_every_reply_in_order(mx):
+    reader, writer, keywords = await _raw_session(mx.port)
+    assert "PIPELINING" in keywords
+    writer.write(f"MAIL FROM:<{VERP}> RET=HDRS\r\nRCPT TO:<alice@example.test> NOTIFY=NEVER\r\n"
+                 "RCPT TO:<refuse-rcpt@example.test>\r\nDATA\r\n".encode())  # one write, RFC 2920
+    mail, alice, refused, data = await _replies(reader, 4)
+    assert (mail, alice, refused) == (replies.OK, replies.OK, replies.USER_UNKNOWN)
+    assert data.startswith("354")
+    writer.write(MESSAGE + b".\r\nMAIL FROM:<>\r\nRCPT TO:<refuse-rcpt@example.test>\r\nDATA\r\n")
+    accepted, mail, refused, data = await _replies(reader, 4)
+    assert (accepted, mail, refused) == (replies.ACCEPTED, replies.OK, replies.USER_UNKNOWN)
+    assert data.startswith("503")  # no valid recipient: DATA refused, nothing to send
+    writer.close()
+
+    [received] = mx.received
+    assert (received.mail_from, received.rcpt_tos) == (VERP, ["alice@example.test"])
+    assert received.mail_params == {"RET": "HDRS"} and received.rcpt_params("alice@example.test") == {"NOTIFY": "NEVER"}
+
+
+@pytest.mark.parametrize("server", [MxSimulator, MailSink])
+async def test_pipelining_can_be_switched_off(server):
+    async with server(pipelining=False) as mx:
+        _, writer, keywords = await _raw_session(mx.port)
+        writer.close()
+    assert "PIPELINING" not in keywords and "DSN" in keywords
+
+
+async def test_accepted_mail_is_not_parsed_when_its_log_line_is_off(mx, monkeypatch, caplog):
+    def no_parsing():
+        raise AssertionError("headers parsed for a log line nobody sees")
+
+    monkeypatch.setattr("bounceflow_devkit.mx_simulator.BytesHeaderParser", no_parsing)
+    caplog.set_level(logging.WARNING, logger="bounceflow_devkit.mx_simulator")
+    errors, _ = await send(mx.port, ["alice@example.test"])
+    assert errors == {} and len(mx.received) == 1
 
 
 async def test_without_dsn_it_is_not_offered_and_its_params_are_refused():
