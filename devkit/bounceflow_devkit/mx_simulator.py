@@ -155,7 +155,7 @@ class MxHandler(RecordingHandler):
         behaviour = self.simulator.behaviour_of(address)
         if behaviour.drop:
             log.info("dropping connection after RCPT", extra={"rcpt": address})
-            server.transport.close()
+            server.close_now()
             return replies.TRY_AGAIN_LATER  # never reaches the client: the transport is closed
         if behaviour.defer:
             tries = self.tries[address.lower()] = self.tries.get(address.lower(), 0) + 1

@@ -10,7 +10,9 @@ in place and aiosmtpd answers 555, as an MTA without the extension does.
 PIPELINING (RFC 2920) is advertised by default, as real MTAs do: aiosmtpd
 does not list it, but it reads commands from a buffered stream one after the
 other and answers each in order, so MAIL, RCPT and DATA sent in one write
-get their three replies (tested). `pipelining=False` plays an MTA without it.
+get their three replies (tested). Like Postfix, `DsnSMTP` holds a reply while
+the next pipelined command is already waiting and sends the group in one
+write (RFC 2920 §3.2). `pipelining=False` plays an MTA without it.
 
 `RecordingHandler` records accepted mails as `ReceivedMail`; `SmtpServer`
 runs one on loopback inside the caller's event loop with `wait_for` for tests.
@@ -111,7 +113,27 @@ class DsnSMTP(SMTP):
 
     def connection_made(self, transport) -> None:
         self._sessions.add(self)
+        self._held: list[bytes] = []
         super().connection_made(transport)
+
+    async def push(self, status: str | bytes) -> None:
+        """Send a reply, or hold it while another pipelined command is waiting to be read."""
+        if isinstance(status, str):
+            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+        self._held.append(status + b"\r\n")
+        # aiosmtpd's own reader: a whole command line in it means the client pipelined.
+        if self.pipelining and not status.startswith(b"220") and b"\n" in self._reader._buffer:
+            return
+        self._writer.write(b"".join(self._held))
+        self._held.clear()
+        await self._writer.drain()
+
+    def close_now(self) -> None:
+        """Close the connection at once, after the replies held so far."""
+        if self._held and self.transport is not None:
+            self.transport.write(b"".join(self._held))
+            self._held.clear()
+        self.transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:
         self._sessions.discard(self)
