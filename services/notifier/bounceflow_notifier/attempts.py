@@ -15,7 +15,7 @@ import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import httpx
+import aiohttp
 
 from bounceflow.accounts import AccountStore
 
@@ -67,11 +67,14 @@ class Attempts:
         self._accounts = accounts
         self._forwarder = forwarder or Forwarder(settings)
         self._gates: dict[str, HostGate] = {}
-        # Redirects are not followed: a 3xx to an internal address would bypass the SSRF check.
-        self._client = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=None))
+        # Made on first use (aiohttp wants the loop running). Redirects are not
+        # followed (`webhooks.post`): a 3xx to an internal address would bypass the SSRF check.
+        self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def _gate(self, key: str) -> HostGate:
         gate = self._gates.get(key)
@@ -104,7 +107,9 @@ class Attempts:
             headers = webhooks.signed_headers(hook.secret.get_secret_value(), n.event_id,
                                               datetime.now(timezone.utc), n.payload,
                                               n.content_type or webhooks.JSON_TYPE)
-            result = await webhooks.post(self._client, hook.url, n.payload, headers, self._settings.webhook_timeout)
+            if self._session is None:
+                self._session = webhooks.http_session()
+            result = await webhooks.post(self._session, hook.url, n.payload, headers, self._settings.webhook_timeout)
         return AttemptResult(result.ok, result.error, False, hook.url)
 
     async def _forward(self, n: Notification) -> AttemptResult:
