@@ -12,8 +12,17 @@ The bench
      worker's start (includes start-up, group join and table recovery), and
      how many were matched (all should be).
 
+With --cpu the bench measures instead the worker's CPU per record, phase by
+phase: the worker starts on empty topics; after it is healthy its idle CPU
+rate is measured; then N `outgoing` records are written and the phase ends
+when the table's changelog holds N records; then N `raw-bounce` records, until
+N are on `classified-bounce`. CPU = utime + stime of the worker process from
+/proc/<pid>/stat, less the idle rate over the phase (robust on a loaded
+machine, unlike wall-clock rates).
+
     python bench/classifier_stream_bench.py [--bootstrap HOST:PORT] [-n N]
-                                            [--max-seconds S] [--json PATH]
+                                            [--max-seconds S] [--json PATH] [--cpu]
+                                            [--outgoing-mime-bytes B]
 
 Kafka: --bootstrap, else $BOUNCEFLOW_TEST_KAFKA, else var/shared-broker, else 127.0.0.1:9092.
 """
@@ -27,6 +36,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -67,16 +77,17 @@ def corpus_mails() -> list[bytes]:
     return mails
 
 
-def records(n: int) -> list[tuple[str, OutgoingMessage, RawBounce]]:
+def records(n: int, outgoing_mime_bytes: int = 0) -> list[tuple[str, OutgoingMessage, RawBounce]]:
     mails = corpus_mails()
     now = datetime.now(timezone.utc)
+    body = b"Subject: bench\r\n\r\n" + b"x" * max(1, outgoing_mime_bytes - 20)
     out = []
     for i in range(n):
         mid = uuid.uuid4().hex
         msg = OutgoingMessage(
             message_id=mid, account="bench", source="rest", submitted_at=now,
             envelope_from="bench@example.org", recipient=f"r{i}@example.com", track_bounces=True,
-            dsn=DsnRequest(notify=["FAILURE"]), mime_b64=base64.b64encode(b"Subject: bench\r\n\r\nx").decode(),
+            dsn=DsnRequest(notify=["FAILURE"]), mime_b64=base64.b64encode(body).decode(),
         )
         bounce = RawBounce(
             event_id=uuid.uuid4().hex, message_id=mid, mail_from="", rcpt_to=f"b.{mid}.sig@bounces.localhost",
@@ -86,19 +97,39 @@ def records(n: int) -> list[tuple[str, OutgoingMessage, RawBounce]]:
     return out
 
 
-async def prefill(bootstrap: str, prefix: str, n: int) -> None:
+async def create_topics(bootstrap: str, prefix: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(f"{prefix}{t}", PARTITIONS, 1) for t in TOPICS])
     finally:
         await admin.close()
+
+
+async def produce(bootstrap: str, prefix: str, recs: list, topics: tuple[str, ...]) -> None:
+    """Write each record's `outgoing` and/or `raw-bounce` value, keyed by its message id."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                 linger_ms=5, max_request_size=40 * 1024 * 1024)
     await producer.start()
     try:
         pending = []
-        for mid, msg, bounce in records(n):
+        for mid, msg, bounce in recs:
+            for topic in topics:
+                value = msg.to_bytes() if topic == "outgoing" else bounce.to_bytes()
+                pending.append(await producer.send(f"{prefix}{topic}", value, key=mid.encode()))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def prefill(bootstrap: str, prefix: str, n: int, outgoing_mime_bytes: int = 0) -> None:
+    await create_topics(bootstrap, prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5, max_request_size=40 * 1024 * 1024)
+    await producer.start()
+    try:
+        pending = []
+        for mid, msg, bounce in records(n, outgoing_mime_bytes):
             key = mid.encode()
             pending.append(await producer.send(f"{prefix}outgoing", msg.to_bytes(), key=key))
             pending.append(await producer.send(f"{prefix}raw-bounce", bounce.to_bytes(), key=key))
@@ -128,9 +159,9 @@ async def collect(bootstrap: str, prefix: str, n: int, deadline: float) -> dict[
     return seen
 
 
-def run(bootstrap: str, n: int, max_seconds: float) -> dict:
+def run(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int = 0) -> dict:
     prefix = f"bench{secrets.token_hex(3)}-"
-    asyncio.run(prefill(bootstrap, prefix, n))
+    asyncio.run(prefill(bootstrap, prefix, n, outgoing_mime_bytes))
     data_dir = tempfile.mkdtemp(prefix="bounceflow-classifier-bench-")
     env = {**os.environ, "BOUNCEFLOW_KAFKA_BOOTSTRAP": bootstrap, "BOUNCEFLOW_TOPIC_PREFIX": prefix,
            "BOUNCEFLOW_CLASSIFIER_DATA_DIR": data_dir, "BOUNCEFLOW_CLASSIFIER_HTTP_PORT": str(free_port()),
@@ -169,14 +200,123 @@ def run(bootstrap: str, n: int, max_seconds: float) -> dict:
     }
 
 
+def cpu_seconds(pid: int, which: tuple[int, ...] = (11, 12)) -> float:
+    """User + system CPU seconds the process has used so far (utime, stime of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(fields[i]) for i in which) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_for_records(consumer: AIOKafkaConsumer, topic: str, n: int, deadline: float,
+                           proc: subprocess.Popen) -> int:
+    """Poll the end offsets of `topic` until they sum to `n` (or the deadline, or the worker died)."""
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    while True:
+        try:
+            have = sum((await consumer.end_offsets(tps)).values())
+        except Exception:  # the changelog topic may not exist yet
+            have = 0
+        if have >= n or time.monotonic() > deadline or proc.poll() is not None:
+            return have
+        await asyncio.sleep(0.2)
+
+
+def wait_healthy(port: int, deadline: float) -> None:
+    import urllib.request
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("worker not healthy")
+
+
+def run_cpu(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int,
+            profile: Path | None = None) -> dict:
+    """CPU seconds of the worker per `outgoing` record and per raw bounce (see the module docstring)."""
+    prefix = f"bench{secrets.token_hex(3)}-"
+    asyncio.run(create_topics(bootstrap, prefix))
+    recs = records(n, outgoing_mime_bytes)
+    data_dir = tempfile.mkdtemp(prefix="bounceflow-classifier-bench-")
+    port = free_port()
+    env = {**os.environ, "BOUNCEFLOW_KAFKA_BOOTSTRAP": bootstrap, "BOUNCEFLOW_TOPIC_PREFIX": prefix,
+           "BOUNCEFLOW_CLASSIFIER_DATA_DIR": data_dir, "BOUNCEFLOW_CLASSIFIER_HTTP_PORT": str(port),
+           "BOUNCEFLOW_LOG_LEVEL": "WARNING"}
+    log_path = Path(data_dir) / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bounceflow_classifier"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    result: dict = {"bench": "classifier_stream_cpu", "topic_prefix": prefix, "records": n,
+                    "outgoing_mime_bytes": outgoing_mime_bytes, "worker_pid": proc.pid, "worker_log": str(log_path)}
+    try:
+        deadline = time.monotonic() + max_seconds
+        wait_healthy(port, deadline)
+        time.sleep(3.0)
+        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(5.0)
+        idle = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
+        result["idle_cpu_per_s"] = round(idle, 4)
+        changelog = f"{prefix}{APP_ID}-sent-messages-changelog"
+        for phase, topic, out_topic in (("outgoing", "outgoing", changelog),
+                                        ("bounce", "raw-bounce", f"{prefix}classified-bounce")):
+            spy = profile and subprocess.Popen(  # py-spy's own CPU is not the worker's
+                [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(proc.pid), "-r", "200", "--gil",
+                 "-f", "raw", "-o", f"{profile}.{phase}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if spy:
+                time.sleep(1.0)
+            c0, t0, s0 = cpu_seconds(proc.pid), time.monotonic(), cpu_seconds(proc.pid, (12,))
+            asyncio.run(produce(bootstrap, prefix, recs, (topic,)))
+            done = asyncio.run(_wait(bootstrap, out_topic, n, deadline, proc))
+            cpu, span = cpu_seconds(proc.pid) - c0, time.monotonic() - t0
+            result[phase] = {"done": done, "cpu_seconds": round(cpu, 2),
+                             "system_seconds": round(cpu_seconds(proc.pid, (12,)) - s0, 2), "wall_seconds": round(span, 2),
+                             "cpu_ms_per_record": round(1000 * (cpu - idle * span) / n, 3)}
+            if spy:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return result
+
+
+APP_ID = "bounceflow-classifier"
+
+
+async def _wait(bootstrap: str, topic: str, n: int, deadline: float, proc: subprocess.Popen) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return await wait_for_records(consumer, topic, n, deadline, proc)
+    finally:
+        await consumer.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=default_bootstrap())
     parser.add_argument("-n", type=int, default=5000, help="bounces (default 5000)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="bound on the timed part")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument("--cpu", action="store_true", help="measure the worker's CPU per record instead")
+    parser.add_argument("--outgoing-mime-bytes", type=int, default=4096,
+                        help="size of the MIME in each `outgoing` record (default 4096)")
+    parser.add_argument("--profile", type=Path, help="with --cpu: py-spy raw profiles of the worker, PATH.<phase>.txt")
     args = parser.parse_args()
-    result = run(args.bootstrap, args.n, args.max_seconds)
+    if args.cpu:
+        result = run_cpu(args.bootstrap, args.n, args.max_seconds, args.outgoing_mime_bytes, args.profile)
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        ok = all(result.get(p, {}).get("done", 0) >= args.n for p in ("outgoing", "bounce"))
+        return 0 if ok else 1
+    result = run(args.bootstrap, args.n, args.max_seconds, args.outgoing_mime_bytes)
     print(f"classifier stream: {result['classified']}/{result['bounces']} classified "
           f"({result['matched']} matched); steady {result['steady_bounces_per_s']} bounces/s, "
           f"{result['wall_bounces_per_s']} bounces/s including worker start ({result['wall_seconds']} s)")
