@@ -134,16 +134,31 @@ class NotificationDispatcher(ConsumerRebalanceListener):
                         return  # untracked: read again after a restart
                     await self._slots.acquire()
                     self._tracker.add(tp, record.offset)
-                    task = asyncio.create_task(self._process(tp, record))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._start(tp, record)
 
-    async def _process(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+    def _start(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        """Plan the record here; only one with notifications to make gets a task (most results have none)."""
         where = f"{record.topic}-{record.partition}-{record.offset}"
-        released = False
         try:
             notifications = self._decode(record, where)
-            if record.topic == self._settings.topic(RETRY_TOPIC) and notifications:
+        except Exception:
+            self._slots.release()
+            log.exception("processing failed; record stays uncommitted", extra={"where": where})
+            return
+        if not notifications:
+            self._slots.release()
+            self._tracker.done(tp, record.offset)
+            self._progress.set()
+            return
+        task = asyncio.create_task(self._process(tp, record, notifications, where))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, tp: TopicPartition, record: ConsumerRecord, notifications: list[Notification],
+                       where: str) -> None:
+        released = False
+        try:
+            if record.topic == self._settings.topic(RETRY_TOPIC):
                 self._slots.release()  # a held retry must not take a working slot
                 released = True
                 await self._hold_until_due(notifications[0])

@@ -103,10 +103,12 @@ def plan_bounce(bounce: ClassifiedBounce, account: Account | None) -> Plan:
         why = f"unknown account {bounce.account!r}" if bounce.account else "bounce not linked to an account"
         return Plan(skipped=[why])
     plan = Plan()
-    steps = [_webhook("bounce-webhook", bounce.event_id, account, webhooks.bounce_payload(bounce), bounce.message_id)]
+    mime = webhooks.decode_mime(bounce.mime_b64)  # once for both webhooks
+    steps = [_webhook("bounce-webhook", bounce.event_id, account, webhooks.bounce_payload(bounce, mime),
+                      bounce.message_id)]
     if bounce.classification.category == "dsn-failure":
         steps.append(_webhook("failure-webhook", bounce.event_id, account,
-                              webhooks.dsn_failure_payload(bounce), bounce.message_id))
+                              webhooks.dsn_failure_payload(bounce, mime), bounce.message_id))
     plan.notifications.extend(n for n in steps if n is not None)
     decision = decide_forward(bounce, account)
     if decision.forward:

@@ -46,8 +46,11 @@ def decode_mime(mime_b64: str) -> str:
     return base64.b64decode(mime_b64).decode("utf-8", errors="replace")
 
 
-def bounce_payload(bounce: ClassifiedBounce) -> dict[str, Any]:
-    """The bounce feedback loop's fields for one incoming bounce (any category)."""
+def bounce_payload(bounce: ClassifiedBounce, mime: str | None = None) -> dict[str, Any]:
+    """The bounce feedback loop's fields for one incoming bounce (any category).
+
+    `mime`: the bounce already decoded (`decode_mime`), when the caller has it.
+    """
     c = bounce.classification
     return {
         "event": "bounce",
@@ -67,11 +70,11 @@ def bounce_payload(bounce: ClassifiedBounce) -> dict[str, Any]:
         "remote_mta": c.remote_mta,
         "feedback_type": c.feedback_type,
         "received_at": bounce.received_at.isoformat(),
-        "mime": decode_mime(bounce.mime_b64),
+        "mime": decode_mime(bounce.mime_b64) if mime is None else mime,
     }
 
 
-def dsn_failure_payload(bounce: ClassifiedBounce) -> dict[str, Any]:
+def dsn_failure_payload(bounce: ClassifiedBounce, mime: str | None = None) -> dict[str, Any]:
     """The failure feedback loop's fields for a recognised DSN failure (`source` = dsn)."""
     c = bounce.classification
     return {
@@ -90,7 +93,7 @@ def dsn_failure_payload(bounce: ClassifiedBounce) -> dict[str, Any]:
         "bounce_type": c.bounce_type,
         "remote_mta": c.remote_mta,
         "occurred_at": bounce.received_at.isoformat(),
-        "mime": decode_mime(bounce.mime_b64),
+        "mime": decode_mime(bounce.mime_b64) if mime is None else mime,
     }
 
 
