@@ -104,7 +104,7 @@ async def run(args) -> dict:
 
         store = Store(settings.resolved_clickhouse_dsn())
         writer = LogWriter(settings, store)
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         await writer.start()
         deadline = started + args.timeout
         first_commit = None
@@ -114,7 +114,7 @@ async def run(args) -> dict:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {writer.records_logged}/{args.records} records logged in {args.timeout}s")
             await asyncio.sleep(0.01)
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
         await writer.stop()
         got = {t: (await store.query(f"SELECT count() AS n FROM {t} FINAL"))[0]["n"] for t in expected}
         await store.close()
@@ -130,9 +130,11 @@ async def run(args) -> dict:
             "rows_per_table": expected, "batch_size": args.batch_size, "seconds": round(elapsed, 3),
             "records_per_s": round(args.records / elapsed), "rows_per_s": round(rows / elapsed),
             "steady_rows_per_s": steady,
+            "cpu_seconds": round(cpu, 3), "cpu_ms_per_record": round(1000 * cpu / args.records, 4),
             "prefill_seconds": round(prefill_s, 3), "store_failures": writer.store_failures,
             "note": "rows_per_s: from writer start (migrations, group join included) to the last committed "
-                    "batch; steady_rows_per_s: after the first committed batch",
+                    "batch; steady_rows_per_s: after the first committed batch; cpu_seconds: this process "
+                    "(writer, chDB, Kafka client) over the same span, startup and migrations included",
         }
     finally:
         if broker is not None:
