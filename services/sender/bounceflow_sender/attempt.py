@@ -96,11 +96,11 @@ class Attempts:
         started, clock = utcnow(), time.perf_counter()
         message = job.message
         mail_from = ""
-        outcome = self._refusal(message)
+        mime, outcome = self._refusal(message)
         if outcome is None:
-            mail_from, outcome = self._mail_from(message)
+            mail_from, outcome = self._mail_from(message, mime)
         if outcome is None:
-            outcome = await self._deliver(message, mail_from)
+            outcome = await self._deliver(message, mime, mail_from)
         finished = utcnow()
         DELIVERY_SECONDS.observe(time.perf_counter() - clock)
         decision = decide(job, outcome, finished, self._policy)
@@ -112,28 +112,28 @@ class Attempts:
             outputs.append(Output("outgoing-retry", message.message_id, decision.retry.to_bytes()))
         return outputs
 
-    def _refusal(self, message: OutgoingMessage) -> Outcome | None:
+    def _refusal(self, message: OutgoingMessage) -> tuple[bytes, Outcome | None]:
+        """The decoded MIME (decoded once per attempt), or why the message cannot be sent."""
         if not envelope.is_valid_address(message.recipient):
-            return local_failure(REASON_BAD_ADDRESS, f"invalid recipient address {message.recipient!r}")
+            return b"", local_failure(REASON_BAD_ADDRESS, f"invalid recipient address {message.recipient!r}")
         try:
-            base64.b64decode(message.mime_b64, validate=True)
+            return base64.b64decode(message.mime_b64, validate=True), None
         except (binascii.Error, ValueError):
-            return local_failure(REASON_UNPARSEABLE, "mime_b64 is not valid base64")
-        return None
+            return b"", local_failure(REASON_UNPARSEABLE, "mime_b64 is not valid base64")
 
-    def _mail_from(self, message: OutgoingMessage) -> tuple[str, Outcome | None]:
+    def _mail_from(self, message: OutgoingMessage, mime: bytes) -> tuple[str, Outcome | None]:
         account = self._accounts.get(message.account)
         domain = (account.bounce_domain if account else None) or self._settings.bounce_domains[0]
         try:
-            mail_from = envelope.mail_from(message, self._codec, domain)
+            mail_from = envelope.mail_from(message, self._codec, domain, mime)
         except ValueError as exc:
             return "", local_failure(REASON_UNPARSEABLE, f"cannot build the VERP address: {exc}")
         if mail_from and not envelope.is_valid_address(mail_from):
             return mail_from, local_failure(REASON_BAD_ADDRESS, f"invalid envelope sender {mail_from!r}")
         return mail_from, None
 
-    async def _deliver(self, message: OutgoingMessage, mail_from: str) -> Outcome:
-        data = encode_data(envelope.rewrite_mime(message.mime, message.message_id))
+    async def _deliver(self, message: OutgoingMessage, mime: bytes, mail_from: str) -> Outcome:
+        data = encode_data(envelope.rewrite_mime(mime, message.message_id))
         transaction = Transaction(
             message_id=message.message_id,
             recipient=message.recipient,

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import ssl
 import time
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bounceflow_sender.envelope import DsnParameters
@@ -74,17 +73,22 @@ class HostPool:
         self._idle: list[tuple[SmtpConnection, float]] = []
         self._plain_until = 0.0
 
-    @asynccontextmanager
-    async def session(self):
-        """Lease a ready session (reused when one is idle); yields (connection, reused)."""
-        async with self._slots:
-            connection, reused = self._take_idle(), True
-            if connection is None:
-                connection, reused = await self._open(), False
-            try:
-                yield connection, reused
-            finally:
-                self._give_back(connection)
+    async def lease(self) -> tuple[SmtpConnection, bool]:
+        """A ready session (reused when one is idle) and whether it was reused; `release` it after."""
+        await self._slots.acquire()
+        try:
+            connection = self._take_idle()
+            if connection is not None:
+                return connection, True
+            return await self._open(), False
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def release(self, connection: SmtpConnection) -> None:
+        """Give a leased session back: kept for the next message while usable, else QUIT."""
+        self._give_back(connection)
+        self._slots.release()
 
     def _take_idle(self) -> SmtpConnection | None:
         while self._idle:
@@ -228,15 +232,17 @@ class Deliverer:
 
     async def _deliver_hop(self, transaction: Transaction, pool: HostPool) -> Outcome:
         for _ in range(2):  # a reused session the server already closed gets one fresh retry
-            async with pool.session() as (connection, reused):
-                try:
-                    return await self._send(transaction, connection)
-                except SmtpError as exc:
-                    connection.close()
-                    if reused and isinstance(exc, SmtpDisconnected) and connection.transaction_replies == 0:
-                        continue
-                    stage = ("mail", "rcpt", "data")[min(connection.transaction_replies, 2)]
-                    return network_error(str(exc), stage).at(pool.hop.host, connection.remote_ip)
+            connection, reused = await pool.lease()
+            try:
+                return await self._send(transaction, connection)
+            except SmtpError as exc:
+                connection.close()
+                if reused and isinstance(exc, SmtpDisconnected) and connection.transaction_replies == 0:
+                    continue
+                stage = ("mail", "rcpt", "data")[min(connection.transaction_replies, 2)]
+                return network_error(str(exc), stage).at(pool.hop.host, connection.remote_ip)
+            finally:
+                pool.release(connection)
         return network_error("connection closed before the transaction started", "mail").at(pool.hop.host, None)
 
     async def _send(self, transaction: Transaction, connection: SmtpConnection) -> Outcome:

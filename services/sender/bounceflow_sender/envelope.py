@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bounceflow.models import MESSAGE_ID_HEADER, DsnRequest, OutgoingMessage
 from bounceflow.verp import VerpCodec
@@ -27,8 +28,10 @@ _HEADER_END = re.compile(rb"\r?\n(\r?\n)")
 _ANGLE = re.compile(r"<\s*([^<>]*?)\s*>")
 _LOCAL_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\\\"@\x00-\x1f\x7f]")
 _DOMAIN_LITERAL = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
+_XTEXT_SAFE = re.compile(r"[!-*,-<>-~]*")  # printable ASCII but '+' and '='
 
 
+@lru_cache(maxsize=4096)
 def _valid_domain(domain: str) -> bool:
     if _DOMAIN_LITERAL.match(domain):
         return True
@@ -93,22 +96,29 @@ def return_path(mime: bytes) -> str | None:
     return None
 
 
+_DROPPED = (b"return-path", MESSAGE_ID_HEADER.lower().encode())
+
+
 def rewrite_mime(mime: bytes, message_id: str) -> bytes:
     """Drop every `Return-Path` and `X-Bounceflow-Id` header, then prepend ours."""
-    fields, sep, body = split_mime(mime)
-    drop = {b"return-path", MESSAGE_ID_HEADER.lower().encode()}
-    kept = [h for h in fields if _field_name(h) not in drop]
     ours = f"{MESSAGE_ID_HEADER}: {message_id}\r\n".encode()
+    end = _HEADER_END.search(mime)
+    if end is not None:
+        head = mime[: end.start(1)].lower()
+        if not any(name in head for name in _DROPPED):  # the usual case: splice, no field splitting
+            return ours + mime
+    fields, sep, body = split_mime(mime)
+    kept = [h for h in fields if _field_name(h) not in _DROPPED]
     if not sep:
         sep = b"\r\n"
     return ours + b"".join(kept) + sep + body
 
 
-def mail_from(message: OutgoingMessage, codec: VerpCodec, bounce_domain: str) -> str:
-    """The MAIL FROM address ('' for `<>`)."""
+def mail_from(message: OutgoingMessage, codec: VerpCodec, bounce_domain: str, mime: bytes | None = None) -> str:
+    """The MAIL FROM address ('' for `<>`); `mime` is the decoded message if the caller has it."""
     if message.track_bounces:
         return codec.address(message.message_id, bounce_domain)
-    header = return_path(message.mime)
+    header = return_path(message.mime if mime is None else mime)
     if header is not None:
         return header
     return message.envelope_from
@@ -116,6 +126,8 @@ def mail_from(message: OutgoingMessage, codec: VerpCodec, bounce_domain: str) ->
 
 def xtext(value: str) -> str:
     """RFC 3461 xtext: `+XX` for '+', '=' and anything outside printable ASCII."""
+    if _XTEXT_SAFE.fullmatch(value):  # ids and most addresses: nothing to escape
+        return value
     return "".join(
         c if "!" <= c <= "~" and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
         for c in value

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import dns.asyncresolver
 import dns.exception
@@ -31,7 +32,7 @@ class Hop:
     port: int = SMTP_PORT
     smarthost: Smarthost | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Pool key: connections and concurrency limits are per host:port."""
         return f"{self.host.lower()}:{self.port}"
@@ -88,7 +89,9 @@ class Router:
     """Resolves a recipient domain to a Route, or to a routing Outcome when it cannot."""
 
     def __init__(self, settings: SenderSettings, resolver: dns.asyncresolver.Resolver | None = None) -> None:
-        self._routes = settings.sender_static_routes
+        # Parsed once: every message asks, and a static hop never changes.
+        self._routes = {domain: static_route(domain, settings.sender_static_routes)
+                        for domain in settings.sender_static_routes}
         self._smarthost = settings.smarthost()
         self._resolver = resolver or dns.asyncresolver.Resolver()
         self._resolver.lifetime = settings.sender_dns_timeout
@@ -96,7 +99,7 @@ class Router:
 
     async def route(self, domain: str) -> Route | Outcome:
         """The route for `domain`; a failed/deferred Outcome when there is none (yet)."""
-        hop = static_route(domain, self._routes)
+        hop = self._routes.get(domain) or self._routes.get("*")
         if hop is not None:
             return Route(domain, (hop,))
         if self._smarthost is not None:

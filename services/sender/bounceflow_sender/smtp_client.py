@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"^\.", re.M)
 MAX_REPLY_LINES = 100
+MAX_LINE = 1 << 20
+READ_SIZE = 1 << 16
 
 
 class SmtpError(Exception):
@@ -85,8 +87,12 @@ class Extensions:
 
 def encode_data(message: bytes) -> bytes:
     """CRLF line endings, dot-stuffing and the terminating `.` line (RFC 5321 §4.5.2)."""
-    data = _LINE_ENDINGS.sub(b"\r\n", message)
-    data = _LEADING_DOT.sub(b"..", data)
+    data = message
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:  # some bare CR or LF (C-speed counts)
+        data = _LINE_ENDINGS.sub(b"\r\n", data)
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
@@ -98,6 +104,7 @@ class SmtpConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, timeout: float):
         self._reader = reader
         self._writer = writer
+        self._buffer = bytearray()  # received, not yet parsed: pipelined replies often arrive together
         self.host = host
         self.timeout = timeout
         self.extensions = Extensions()
@@ -129,16 +136,11 @@ class SmtpConnection:
         """One (possibly multi-line) reply."""
         lines, code = [], None
         for _ in range(MAX_REPLY_LINES):
-            try:
-                async with asyncio.timeout(self.timeout):  # no extra task per line, unlike wait_for
-                    raw = await self._reader.readline()
-            except TimeoutError as exc:
-                raise SmtpTimeout(f"{self.host}: no reply within {self.timeout:g}s") from exc
-            except (OSError, asyncio.LimitOverrunError, ValueError) as exc:
-                raise SmtpDisconnected(f"{self.host}: {exc}") from exc
-            if not raw.endswith(b"\n"):
-                raise SmtpDisconnected(f"{self.host}: connection closed")
-            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                end = await self._receive_line()
+            line = self._buffer[:end].rstrip(b"\r").decode("utf-8", "replace")
+            del self._buffer[: end + 1]
             if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
                 raise SmtpProtocolError(f"{self.host}: not an SMTP reply: {line[:80]!r}")
             if code is not None and int(line[:3]) != code:
@@ -149,6 +151,27 @@ class SmtpConnection:
                 self.transaction_replies += 1
                 return Reply(code, "\n".join(lines))
         raise SmtpProtocolError(f"{self.host}: reply longer than {MAX_REPLY_LINES} lines")
+
+    async def _receive_line(self) -> int:
+        """Read until the buffer holds a whole line (one timeout per line); the index of its LF."""
+        buffer = self._buffer
+        try:
+            async with asyncio.timeout(self.timeout):  # no extra task, unlike wait_for
+                while True:
+                    if len(buffer) > MAX_LINE:
+                        raise SmtpDisconnected(f"{self.host}: reply line longer than {MAX_LINE} bytes")
+                    chunk = await self._reader.read(READ_SIZE)
+                    if not chunk:
+                        raise SmtpDisconnected(f"{self.host}: connection closed")
+                    start = len(buffer)
+                    buffer += chunk
+                    end = buffer.find(b"\n", start)
+                    if end >= 0:
+                        return end
+        except TimeoutError as exc:
+            raise SmtpTimeout(f"{self.host}: no reply within {self.timeout:g}s") from exc
+        except OSError as exc:
+            raise SmtpDisconnected(f"{self.host}: {exc}") from exc
 
     async def _send(self, data: bytes) -> None:
         try:
@@ -181,6 +204,7 @@ class SmtpConnection:
         reply = await self.command("STARTTLS")
         if reply.code != 220:
             return reply
+        self._buffer.clear()  # anything sent before the handshake is not part of the TLS session (RFC 3207 §4.2)
         try:
             await asyncio.wait_for(
                 self._writer.start_tls(context, server_hostname=server_hostname), self.timeout

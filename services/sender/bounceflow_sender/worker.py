@@ -152,7 +152,7 @@ class TopicWorker(ConsumerRebalanceListener):
                     for o in outputs
                 ]
                 async with asyncio.timeout(self._settings.kafka_ack_timeout):
-                    await asyncio.gather(*futures)
+                    await (futures[0] if len(futures) == 1 else asyncio.gather(*futures))
                 return True
             except Exception as exc:  # every producer error means "not durable yet"
                 error = KafkaUnavailable(f"{type(exc).__name__}: {exc}")
