@@ -100,6 +100,36 @@ def test_rewrite_never_loses_the_body(data):
     assert out.endswith(data)
 
 
+_MIME_PIECES = st.lists(st.sampled_from([
+    b"Return-Path: <a@x.org>", b"return-path:", b" <b@x.org>", b"X-Bounceflow-Id: forged", b"From: a@x.org",
+    b"Subject: s", b"\r\n", b"\n", b"\r", b" ", b"\t", b"body", b"Return-Path: body",
+]), max_size=14).map(b"".join)
+
+
+def _rewrite_by_fields(mime: bytes, message_id: str) -> bytes:
+    """The rule spelled out field by field: what the spliced fast path must equal."""
+    fields, sep, body = envelope.split_mime(mime)
+    kept = [h for h in fields if envelope._field_name(h) not in (b"return-path", b"x-bounceflow-id")]
+    return f"X-Bounceflow-Id: {message_id}\r\n".encode() + b"".join(kept) + (sep or b"\r\n") + body
+
+
+@given(_MIME_PIECES)
+def test_rewrite_splice_equals_the_field_by_field_rule(mime):
+    assert envelope.rewrite_mime(mime, "01hx") == _rewrite_by_fields(mime, "01hx")
+
+
+def test_rewrite_without_headers_to_drop_is_our_header_plus_the_message_unchanged():
+    mime = b"From: a@x.org\r\nSubject: s\r\n\r\nReturn-Path: body\r\n"
+    assert envelope.rewrite_mime(mime, "01hx") == b"X-Bounceflow-Id: 01hx\r\n" + mime
+
+
+@given(st.text(max_size=40))
+def test_xtext_escapes_exactly_plus_equals_and_non_printables(value):
+    expected = "".join(c if "!" <= c <= "~" and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
+                       for c in value)
+    assert envelope.xtext(value) == expected
+
+
 # DSN parameters towards the next hop
 
 
