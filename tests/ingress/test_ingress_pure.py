@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+from email.parser import BytesHeaderParser
 
 import pytest
+from aiosmtpd.smtp import SMTP
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,10 +23,11 @@ from bounceflow_ingress.dsn_params import (
     xtext_decode,
     xtext_encode,
 )
-from bounceflow_ingress.smtp_server import split_dsn_params, with_enhanced_code
+from bounceflow_ingress.smtp_server import DsnSMTP, split_dsn_params, with_enhanced_code
 from bounceflow_ingress.submission import (
     RecipientRequest,
     Submission,
+    _split_header_block,
     build_records,
     compose_mime,
     header_values,
@@ -94,6 +97,33 @@ def test_enhanced_codes_added_where_missing(raw, expected):
     assert with_enhanced_code(raw) == expected
 
 
+ADDRESS_ARGS = [
+    "", "<>", "<> SIZE=10", "<>  X", "<a@b.c>", "<a@b.c> SIZE=1 BODY=8BITMIME", "<A.B+c=d@Ex-ample.COM>x",
+    "<a@b.c>\tSIZE=1", "<a@b.c>  (comment) SIZE=1", "<a@b.c> \x0bSIZE=1", "<a@b.c>(c)", "<a@b.c>>", "<a@b.c >",
+    " <a@b.c>", "a@b.c", "a@b.c SIZE=1", "<a.@b.c>", "<.a@b.c>", "<a..b@c>", "<a@b..c>", "<a@-b.c>", "<a@b.c.>",
+    '<"a b"@c.d>', "<a@[1.2.3.4]>", "<@x,@y:a@b.c>", "<é@b.c>", "<a@bé.c>", "<a@b", "<a>", "<@b.c>", "<a@>",
+    "<" + "x" * 64 + "@b.c>", "<" + "x" * 65 + "@b.c>", "<a@b.c> NOTIFY=NEVER ORCPT=rfc822;x@y",
+]
+_ADDR_CHARS = st.sampled_from(list("ab.@<>- \t()\"[]+=,:;é\\") + ["x@y.z", "<a@b.c>", "<>"])
+
+
+def _getaddr_outcome(server: SMTP, arg: str):
+    try:
+        return server._getaddr(arg)
+    except Exception as exc:  # email's parser has bugs of its own; ours must share them
+        return type(exc)
+
+
+@pytest.mark.parametrize("arg", ADDRESS_ARGS)
+def test_getaddr_fast_path_agrees_with_aiosmtpd(arg):
+    assert _getaddr_outcome(DsnSMTP(object()), arg) == _getaddr_outcome(SMTP(object()), arg)
+
+
+@given(st.lists(_ADDR_CHARS, max_size=12).map("".join))
+def test_getaddr_fast_path_agrees_with_aiosmtpd_on_anything(arg):
+    assert _getaddr_outcome(DsnSMTP(object()), arg) == _getaddr_outcome(SMTP(object()), arg)
+
+
 def test_failure_limiter_window():
     now = [0.0]
     limiter = FailureLimiter(2, 10, clock=lambda: now[0])
@@ -127,6 +157,18 @@ def test_build_records_one_per_recipient():
     copies = [base64.b64decode(r.mime_b64) for r in records]
     assert [header_values(c, MESSAGE_ID_HEADER) for c in copies] == [[r.message_id] for r in records]
     assert header_values(copies[0], "Message-ID") == header_values(copies[1], "Message-ID")
+
+
+_HEADER_PIECES = st.sampled_from([
+    b"From: a@b.c", b"from:x", b"Message-ID: <a@b>", b"message-id:", b"Message-Id :x", b"To: t", b"X Y: z", b"(",
+    b"\r\n", b"\n", b"\r", b" ", b"\t", b"cont", b":", b"From ", b"\xc3\xa9", b"\x0b", b"\x0c", b"Subject: s\r\n  folded",
+])
+
+
+@given(st.lists(_HEADER_PIECES, max_size=14).map(b"".join), st.sampled_from(["From", "Message-ID", "To", "Subject"]))
+def test_header_values_as_the_email_parser_reads_them(mime, name):
+    parsed = BytesHeaderParser().parsebytes(_split_header_block(mime)[0] + b"\r\n")
+    assert header_values(mime, name) == [str(v) for v in parsed.get_all(name, [])]
 
 
 def test_compose_mime_variants():
