@@ -12,6 +12,7 @@ a Message-ID is added when the message has none.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,8 +36,12 @@ class SubmissionError(ValueError):
         self.message = message
 
 
+@functools.lru_cache(maxsize=4096)
 def address_problem(address: str) -> str | None:
-    """Why `address` is no usable mailbox (None when it is); special-use domains such as .localhost are fine."""
+    """Why `address` is no usable mailbox (None when it is); special-use domains such as .localhost are fine.
+
+    Cached: a customer sends from the same few addresses all day, and the check is pure (no DNS).
+    """
     try:
         validate_email(
             address, check_deliverability=False, globally_deliverable=False,
@@ -82,16 +87,61 @@ def _split_header_block(mime: bytes) -> tuple[bytes, bytes]:
 
 
 def header_values(mime: bytes, name: str) -> list[str]:
-    """All values of header `name` in the message's header block."""
-    headers = BytesHeaderParser().parsebytes(_split_header_block(mime)[0] + b"\r\n")
-    return [str(v) for v in headers.get_all(name, [])]
+    """All values of header `name` in the message's header block (as email's compat32 parser gives them)."""
+    head = _split_header_block(mime)[0]
+    if name.lower().encode() + b":" not in head.lower():
+        return []  # the parser names a header by the text before the line's first colon
+    values = _simple_header_values(head, name)
+    if values is None:
+        headers = BytesHeaderParser().parsebytes(head + b"\r\n")
+        values = [str(v) for v in headers.get_all(name, [])]
+    return values
+
+
+_SIMPLE_HEADER_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:|[ \t]")
+
+
+def _simple_header_values(head: bytes, name: str) -> list[str] | None:
+    """`header_values` without the parser for a plain block (ASCII, CRLF only, every line a header
+    or a continuation, no `From ` line); None for anything else, which the parser reads."""
+    crlf = head.count(b"\r\n")
+    if not head.isascii() or not head.endswith(b"\r\n") or head.count(b"\r") != crlf or head.count(b"\n") != crlf:
+        return None
+    if head[:1] in (b" ", b"\t"):
+        return None  # a continuation line first: the parser records a defect
+    wanted = name.lower()
+    values: list[str] = []
+    current: list[str] | None = None  # source lines of the header being read, when it is `name`
+    for line in head.decode("ascii").split("\r\n")[:-1]:
+        line += "\r\n"
+        if not _SIMPLE_HEADER_LINE.match(line) or line.startswith("From "):
+            return None
+        if line[0] in " \t":
+            if current is not None:
+                current.append(line)
+            continue
+        if current is not None:
+            values.append(_header_value(current))
+        field_name, _, _ = line.partition(":")
+        current = [line] if field_name.lower() == wanted else None
+    if current is not None:
+        values.append(_header_value(current))
+    return values
+
+
+def _header_value(lines: list[str]) -> str:
+    """compat32's `header_source_parse`: the value with its folding kept."""
+    value = lines[0].split(":", 1)[1].lstrip(" \t") + "".join(lines[1:])
+    return value.rstrip("\r\n")
 
 
 def _drop_header(header_block: bytes, name: str) -> bytes:
     """Remove every occurrence of `name` (with its folded continuation lines)."""
+    prefix = name.lower().encode() + b":"
+    if prefix not in header_block.lower():
+        return header_block
     lines = header_block.splitlines(keepends=True)
     kept, dropping = [], False
-    prefix = name.lower().encode() + b":"
     for line in lines:
         if line[:1] in (b" ", b"\t") and dropping:
             continue
