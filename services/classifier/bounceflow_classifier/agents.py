@@ -232,12 +232,12 @@ class _Emitter:
 
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
+        self._classified: dict[tuple[str, bool], object] = {}  # bound metric children, by labels
 
     async def __call__(self, outcome: join.Outcome) -> None:
         if isinstance(outcome, join.Publish):
             await self._topics.classified.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
-            c = outcome.record.classification
-            CLASSIFIED.labels(c.category, str(outcome.record.matched).lower()).inc()
+            self._count(outcome.record.classification.category, outcome.record.matched)
         elif isinstance(outcome, join.Rekey):
             await self._topics.raw_bounce.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
             REKEYED.inc()
@@ -245,6 +245,12 @@ class _Emitter:
         else:
             await self._topics.retry.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
             JOIN_RETRIES.inc()
+
+    def _count(self, category: str, matched: bool) -> None:
+        child = self._classified.get((category, matched))
+        if child is None:
+            child = self._classified[category, matched] = CLASSIFIED.labels(category, str(matched).lower())
+        child.inc()
 
 
 def _key(event: faust.types.EventT) -> str | None:

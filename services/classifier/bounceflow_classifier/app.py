@@ -64,6 +64,10 @@ def create_app(settings: ClassifierSettings, partitions: int, *, store: str = "r
         # building and writing requests was a tenth of the worker's CPU.
         producer_linger=0.01,
         producer_max_batch_size=1024 * 1024,
+        # Which RocksDB partition holds a key: remembered for the last 100k keys
+        # written or read (Faust's default, 1,000, made most lookups probe every
+        # partition's database). About 10 MB at most.
+        table_key_index_size=100_000,
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         broker_commit_interval=settings.classifier_commit_interval,
         broker_session_timeout=settings.classifier_session_timeout,

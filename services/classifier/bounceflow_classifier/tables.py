@@ -45,7 +45,8 @@ class SentMessage(BaseModel):
 
     @classmethod
     def from_outgoing(cls, msg: OutgoingMessage) -> "SentMessage":
-        return cls(
+        # `msg` is validated already: copy its fields without validating them again.
+        return cls.model_construct(
             message_id=msg.message_id,
             account=msg.account,
             recipient=msg.recipient,
