@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bounceflow_sender import outcomes
@@ -56,3 +58,9 @@ def test_tls_errors():
 def test_outcome_is_tagged_with_its_host():
     outcome = outcomes.from_reply(250, "ok", "data").at("mx.example.com", "192.0.2.1")
     assert (outcome.remote_host, outcome.remote_ip) == ("mx.example.com", "192.0.2.1")
+
+
+def test_tagging_keeps_every_other_field():
+    outcome = outcomes.Outcome("failed", "userunknown", 550, "5.1.1", "no such user", "rcpt", "old", "198.51.100.1")
+    assert outcome.at("mx.example.com", "192.0.2.1") == dataclasses.replace(
+        outcome, remote_host="mx.example.com", remote_ip="192.0.2.1")

@@ -9,7 +9,7 @@ so the rules can be read and tested without sockets.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 Status = Literal["delivered", "deferred", "failed"]
@@ -37,7 +37,9 @@ class Outcome:
 
     def at(self, remote_host: str | None, remote_ip: str | None) -> Outcome:
         """The same outcome, tagged with the host it came from."""
-        return replace(self, remote_host=remote_host, remote_ip=remote_ip)
+        # Spelled out: dataclasses.replace() re-reads the fields on every call (once per message).
+        return Outcome(self.status, self.reason, self.smtp_code, self.enhanced_status, self.reply_text, self.stage,
+                       remote_host, remote_ip)
 
 
 def enhanced_status(text: str) -> str | None:
