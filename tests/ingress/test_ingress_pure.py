@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import random
+from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
+from email.policy import SMTP as SMTP_POLICY
 
 import pytest
 from aiosmtpd.smtp import SMTP
@@ -24,6 +27,7 @@ from bounceflow_ingress.dsn_params import (
     xtext_encode,
 )
 from bounceflow_ingress.smtp_server import DsnSMTP, split_dsn_params, with_enhanced_code
+from bounceflow_ingress import submission
 from bounceflow_ingress.submission import (
     RecipientRequest,
     Submission,
@@ -177,3 +181,22 @@ def test_compose_mime_variants():
     assert b"Content-Type: text/html" in html_only and b"\r\n" in html_only
     both = compose_mime(from_="a@example.com", to=[], subject=None, html="<b>x</b>", text="x", hostname="h")
     assert b"multipart/alternative" in both and b"To: undisclosed-recipients:;" in both
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        {"html": "<b>x</b>", "text": None, "subject": "Süß " * 30},
+        {"html": "<b>x</b>", "text": "x\n" * 50, "subject": None},
+        {"html": None, "text": "é" * 2000, "subject": "plain"},
+    ],
+)
+def test_compose_with_cached_header_classes_gives_the_same_bytes(parts, monkeypatch):
+    monkeypatch.setattr(submission, "make_message_id_header", lambda hostname: f"<fixed@{hostname}>")
+    kwargs = dict(from_="Ann Example <a@example.com>", to=["b@example.net", "C <c@example.org>"], hostname="h",
+                  now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), **parts)
+    random.seed(7)  # the multipart boundary
+    ours = compose_mime(**kwargs)
+    monkeypatch.setattr(submission, "_COMPOSE_POLICY", SMTP_POLICY)
+    random.seed(7)
+    assert ours == compose_mime(**kwargs)

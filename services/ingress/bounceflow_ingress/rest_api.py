@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
 from bounceflow.accounts import Account, AccountStore
@@ -238,6 +239,27 @@ def _mime(body: SendRequest, recipients: list[str], hostname: str) -> bytes:
     )
 
 
+class _BodyLimit:
+    """413 before reading a body whose Content-Length is far beyond the size limit.
+
+    Plain ASGI: starlette's `@app.middleware("http")` runs every request in a
+    task of its own with memory streams, which cost more than the check.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length", "")
+            if length.isdigit() and int(length) > self._max_bytes:
+                metrics.rejected(INTERFACE, "too_large")
+                await _error(413, "too_large", TOO_LARGE)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
 def create_app(
     accounts: AccountStore,
     publisher: Publisher,
@@ -271,13 +293,7 @@ def create_app(
         code = ERROR_CODES.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > 2 * max_message_size + 65536:
-            metrics.rejected(INTERFACE, "too_large")
-            return _error(413, "too_large", TOO_LARGE)
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, max_bytes=2 * max_message_size + 65536)
 
     async def require_account(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -16,6 +16,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import SMTP as SMTP_POLICY
@@ -218,8 +219,26 @@ def compose_mime(
         raise SubmissionError("body", f"cannot compose a message from these parts: {exc}") from None
 
 
+class _HeaderClasses(HeaderRegistry):
+    """email's header factory, building each header's class once instead of once per header made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+_COMPOSE_POLICY = SMTP_POLICY.clone(header_factory=_HeaderClasses())
+
+
 def _compose(from_, to, subject, html, text, hostname, now) -> bytes:
-    msg = EmailMessage(policy=SMTP_POLICY)
+    msg = EmailMessage(policy=_COMPOSE_POLICY)
     msg["From"] = from_
     msg["To"] = ", ".join(to) if to else "undisclosed-recipients:;"
     if subject is not None:
