@@ -1,0 +1,36 @@
+"""The devkit's aiosmtpd session: its address shortcut must answer as aiosmtpd does."""
+
+from __future__ import annotations
+
+import pytest
+from aiosmtpd.smtp import SMTP
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bounceflow_devkit.smtp_server import DsnSMTP
+
+ADDRESS_ARGS = [
+    "", "<>", "<> SIZE=10", "<>  X", "<a@b.c>", "<a@b.c> SIZE=1 BODY=8BITMIME", "<A.B+c=d@Ex-ample.COM>x",
+    "<a@b.c>\tSIZE=1", "<a@b.c>  (comment) SIZE=1", "<a@b.c> \x0bSIZE=1", "<a@b.c>(c)", "<a@b.c>>", "<a@b.c >",
+    " <a@b.c>", "a@b.c", "a@b.c SIZE=1", "<a.@b.c>", "<.a@b.c>", "<a..b@c>", "<a@b..c>", "<a@-b.c>", "<a@b.c.>",
+    '<"a b"@c.d>', "<a@[1.2.3.4]>", "<@x,@y:a@b.c>", "<é@b.c>", "<a@bé.c>", "<a@b", "<a>", "<@b.c>", "<a@>",
+    "<" + "x" * 64 + "@b.c>", "<" + "x" * 65 + "@b.c>", "<b.01hx.abc@bounces.test> SIZE=963",
+]
+_ADDR_PIECES = st.sampled_from(list("ab.@<>- \t()\"[]+=,:;é\\") + ["x@y.z", "<a@b.c>", "<>"])
+
+
+def _getaddr_outcome(server: SMTP, arg: str):
+    try:
+        return server._getaddr(arg)
+    except Exception as exc:  # email's parser has bugs of its own; the shortcut must share them
+        return type(exc)
+
+
+@pytest.mark.parametrize("arg", ADDRESS_ARGS)
+def test_address_shortcut_agrees_with_aiosmtpd(arg):
+    assert _getaddr_outcome(DsnSMTP(object()), arg) == _getaddr_outcome(SMTP(object()), arg)
+
+
+@given(st.lists(_ADDR_PIECES, max_size=12).map("".join))
+def test_address_shortcut_agrees_with_aiosmtpd_on_anything(arg):
+    assert _getaddr_outcome(DsnSMTP(object()), arg) == _getaddr_outcome(SMTP(object()), arg)
