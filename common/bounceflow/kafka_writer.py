@@ -12,13 +12,18 @@ commit): one background task takes every mail that is waiting, writes them in
 one transaction, and answers each session when the commit is acknowledged.
 After any failure the producer is thrown away and a new one is created with
 the same transactional id, which fences the old one and aborts whatever it
-left open.
+left open. The new one is created right away in the background (retrying
+until Kafka answers), not on the next mail: a transaction left open holds
+back the last stable offset of its partitions, so every `read_committed`
+consumer (the sender, the classifier) would wait behind it until the
+transaction timeout. That timeout is kept short for the same reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -33,6 +38,7 @@ MAX_MAILS_PER_TRANSACTION = 500
 # Right after a commit the coordinator answers CONCURRENT_TRANSACTIONS while it
 # writes the markers; aiokafka's default 100 ms backoff would idle the writer.
 RETRY_BACKOFF_MS = 5
+RECONNECT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between attempts to re-create the producer
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class TransactionalWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task | None = None
+        self._reconnect_task: asyncio.Task | None = None
+        self._producer_lock = asyncio.Lock()
         self._inflight: list[_Pending] = []
         self.healthy = False
 
@@ -72,9 +80,14 @@ class TransactionalWriter:
         except Exception as exc:
             log.warning("kafka not reachable at start; mail is refused until it is", extra={"error": str(exc)})
             await self._discard_producer()
+            self._reconnect_soon()
 
     async def stop(self) -> None:
         """Stop the loop (failing what still waits) and close the producer."""
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect_task
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -124,6 +137,7 @@ class TransactionalWriter:
                 extra={"mails": len(batch), "error": f"{type(exc).__name__}: {exc}"},
             )
             await self._discard_producer()
+            self._reconnect_soon()
             error = KafkaUnavailable(f"{self._topic}: {type(exc).__name__}: {exc}")
             for pending in batch:
                 if not pending.done.done():
@@ -146,19 +160,40 @@ class TransactionalWriter:
         await asyncio.gather(*sent)
         await producer.commit_transaction()
 
-    async def _ensure_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = create_producer(
-                self._settings, transactional_id=self._transactional_id, retry_backoff_ms=RETRY_BACKOFF_MS
-            )
+    def _reconnect_soon(self) -> None:
+        """Re-create the producer in the background until Kafka answers (aborts what the old one left open)."""
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.create_task(self._reconnect(), name=f"writer-{self._topic}-reconnect")
+
+    async def _reconnect(self) -> None:
+        for attempt in itertools.count():
             try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
+                await asyncio.wait_for(self._ensure_producer(), self._timeout)
+                self.healthy = True
+                return
+            except Exception as exc:
+                await self._discard_producer()
+                log.debug("kafka still unreachable", extra={"attempt": attempt + 1, "error": str(exc)})
+            await asyncio.sleep(RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)])
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        # One at a time: two producers with the same transactional id would fence each other.
+        async with self._producer_lock:
+            if self._producer is None:
+                producer = create_producer(
+                    self._settings,
+                    transactional_id=self._transactional_id,
+                    retry_backoff_ms=RETRY_BACKOFF_MS,
+                    transaction_timeout_ms=int(max(10.0, 2 * self._timeout) * 1000),
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
 
     async def _discard_producer(self) -> None:
         producer, self._producer = self._producer, None

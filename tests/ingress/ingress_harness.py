@@ -11,6 +11,30 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bounceflow.models import OutgoingMessage
 
 
+SETTLE_SECONDS = 3.0
+
+
+async def _settled_end_offsets(bootstrap, committed_reader, tps, deadline):
+    """End offsets once no transaction is in flight: the last stable offset equals
+    the high watermark. A commit is acknowledged before its markers reach the
+    partitions, so right after a 250 the LSO can still sit before that record.
+    Bounded to a few seconds: a transaction left open by a Kafka outage holds the
+    LSO back until it is aborted, and then the stable offsets are the answer."""
+    loop = asyncio.get_running_loop()
+    deadline = min(deadline, loop.time() + SETTLE_SECONDS)
+    raw = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_uncommitted",
+                           enable_auto_commit=False, group_id=None)
+    await raw.start()
+    try:
+        while True:
+            stable, high = await committed_reader.end_offsets(tps), await raw.end_offsets(tps)
+            if stable == high or loop.time() > deadline:
+                return stable
+            await asyncio.sleep(0.05)
+    finally:
+        await raw.stop()
+
+
 async def committed_outgoing(bootstrap: str, topic: str, timeout: float = 20.0) -> list[OutgoingMessage]:
     """Every committed record on `topic` up to now (read_committed, up to the last stable offset)."""
     consumer = AIOKafkaConsumer(
@@ -33,7 +57,7 @@ async def committed_outgoing(bootstrap: str, topic: str, timeout: float = 20.0) 
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
+        end = await _settled_end_offsets(bootstrap, consumer, tps, deadline)
         records: list[OutgoingMessage] = []
         while True:
             positions = {tp: await consumer.position(tp) for tp in tps}
