@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 NULL_SENDER = ""  # MAIL FROM:<>
 BOUNCE_SEND_TIMEOUT = 10.0
+# A real MTA queues a bounce that got a temporary (4xx) answer and tries again;
+# so does the simulator (our bounce-receiver answers 450 when rate limited and
+# 451 when Kafka is down). Connection failures are recorded at once.
+BOUNCE_RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30, 30, 30, 30)
 _XTEXT_ESCAPE = re.compile(r"\+([0-9A-Fa-f]{2})")
 
 
@@ -220,6 +224,7 @@ class MxSimulator(SmtpServer):
         self.bounces_sent: list[SentBounce] = []
         self.bounce_failures: list[SentBounce] = []
         self._tasks: set[asyncio.Task] = set()
+        self._stopping = asyncio.Event()
 
     def keyword_for(self, address: str) -> str:
         """The behaviour keyword that applies to a recipient: its own, else the default."""
@@ -253,12 +258,14 @@ class MxSimulator(SmtpServer):
         try:
             if self.bounce_relay is None:
                 raise RuntimeError("no bounce_relay configured")
-            host, port = self.bounce_relay
-            # aiosmtplib.send() refuses an empty sender; the client itself sends MAIL FROM:<>.
-            client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=False, timeout=BOUNCE_SEND_TIMEOUT,
-                                     local_hostname=self.hostname)
-            async with client:
-                await client.sendmail(bounce.mail_from, [bounce.rcpt_to], bounce.data)
+            for delay in (*BOUNCE_RETRY_DELAYS, None):
+                try:
+                    await self._send_once(bounce)
+                    break
+                except aiosmtplib.SMTPException as exc:
+                    if delay is None or not _temporary(exc) or await self._stopped_within(delay):
+                        raise
+                    log.info("bounce deferred, trying again", extra={**extra, "reply": str(exc)[:200]})
         except Exception as exc:  # noqa: BLE001 - a failed bounce is recorded, never fatal
             log.warning("sending back failed", extra={**extra, "error": repr(exc)})
             self.bounce_failures.append(replace(bounce, error=repr(exc)))
@@ -267,11 +274,35 @@ class MxSimulator(SmtpServer):
             self.bounces_sent.append(bounce)
         await self.changed()
 
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait `seconds` before the next try; True if the simulator is stopping meanwhile."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _send_once(self, bounce: SentBounce) -> None:
+        host, port = self.bounce_relay
+        # aiosmtplib.send() refuses an empty sender; the client itself sends MAIL FROM:<>.
+        client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=False, timeout=BOUNCE_SEND_TIMEOUT,
+                                 local_hostname=self.hostname)
+        async with client:
+            await client.sendmail(bounce.mail_from, [bounce.rcpt_to], bounce.data)
+
     async def stop(self) -> None:
-        """Stop serving, then let bounces in flight finish (bounded by their timeout)."""
+        """Stop serving, then let bounces in flight finish (bounded by their timeout; retries end)."""
+        self._stopping.set()
         await super().stop()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=BOUNCE_SEND_TIMEOUT + 1)
+
+
+def _temporary(exc: aiosmtplib.SMTPException) -> bool:
+    """A 4xx answer (at MAIL, DATA or for every RCPT): worth trying again later."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(400 <= r.code < 500 for r in exc.recipients)
+    return isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 500
 
 
 def _xtext_decode(value: str) -> str:

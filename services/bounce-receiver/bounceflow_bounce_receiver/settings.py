@@ -44,10 +44,12 @@ class ReceiverSettings(CommonSettings):
         default=20, description="Concurrent SMTP sessions per remote IP; more get 421 4.7.0."
     )
     receiver_rate_per_minute: float = Field(
-        default=600.0, description="Mails per minute per remote IP (token bucket refill); more get 450 4.7.1."
+        default=3000.0,
+        description="Mails per minute per remote IP (token bucket refill); more get 450 4.7.1. A large "
+        "provider returns a campaign's bounces from few IPs, so keep it generous.",
     )
     receiver_rate_burst: int = Field(
-        default=100, description="Mails a remote IP may send at once before the rate applies."
+        default=500, description="Mails a remote IP may send at once before the rate applies."
     )
     receiver_role_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["postmaster", "abuse"],
