@@ -136,7 +136,8 @@ async def test_pipelined_transactions_and_connection_reuse(start_mx, kafka, send
 
     statuses = [(await results.final(m.message_id)).status for m in messages]
     assert statuses == ["delivered", "failed", "failed", "delivered", "delivered"]
-    assert [m.rcpt_tos[0] for m in mx.received] == [r for r in recipients if r.startswith("accept")]
+    # Which mails arrived, not in which order: the messages sit on different partitions.
+    assert sorted(m.rcpt_tos[0] for m in mx.received) == sorted(r for r in recipients if r.startswith("accept"))
     assert all(m.data.endswith(b".dot\r\nbody\r\n") for m in mx.received)
     assert len({m.peer for m in mx.received}) == 1  # one connection (limit 1), reused after refusals
 
