@@ -30,7 +30,7 @@ from bounceflow.settings import CommonSettings
 class Publisher:
     """Publishes the records of one message atomically, within a time bound."""
 
-    def __init__(self, settings: CommonSettings, writers: int = 1) -> None:
+    def __init__(self, settings: CommonSettings, writers: int = 2) -> None:
         base = f"{settings.topic_prefix}bounceflow-ingress-{uuid.uuid4().hex[:12]}"
         self._writers = [
             TransactionalWriter(settings, settings.topic("outgoing"), f"{base}-{i}") for i in range(max(1, writers))

@@ -47,7 +47,7 @@ class IngressSettings(CommonSettings):
         default=300.0, description="Seconds the auth failures of a client address are remembered."
     )
     ingress_kafka_producers: int = Field(
-        default=1, ge=1,
+        default=2, ge=1,
         description="Group-committing transactional writers; messages are spread over them so one "
         "transaction in flight does not hold up the next.",
     )
