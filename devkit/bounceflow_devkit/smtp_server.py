@@ -22,21 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from bounceflow.smtp_addresses import FastAddressParsing
 from bounceflow_devkit import replies
 
 log = logging.getLogger(__name__)
 
 # `<local@domain>` with dot-atom ASCII parts: the common case, whose result
 # aiosmtpd's parser (email's get_angle_addr) is known to give; all else goes to it.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>[ \t]*")
 
 DSN_MAIL_PARAMS = frozenset({"RET", "ENVID"})
 DSN_RCPT_PARAMS = frozenset({"NOTIFY", "ORCPT"})
@@ -100,7 +98,7 @@ class DsnEnvelope(Envelope):
         self.rcpt_options_each: list[list[str]] = []
 
 
-class DsnSMTP(SMTP):
+class DsnSMTP(FastAddressParsing, SMTP):
     """aiosmtpd's SMTP session that also takes the RFC 3461 DSN parameters.
 
     Before MAIL/RCPT reach aiosmtpd's parser, the DSN parameters are cut out
@@ -160,27 +158,6 @@ class DsnSMTP(SMTP):
     async def smtp_RCPT(self, arg: str | None) -> None:
         arg, error = self._lift_dsn_options(arg, DSN_RCPT_PARAMS)
         await (self.push(error) if error else super().smtp_RCPT(arg))
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """aiosmtpd's `_getaddr`, with the common `<a@b.c>` and `<>` answered without the header parser.
-
-        aiosmtpd 1.4 builds a class and runs email's full address parser on
-        every MAIL and RCPT (more CPU than the rest of a small mail); the
-        results here are the ones it gives (a test compares them). The same
-        shortcut as the ingress's `DsnSMTP`.
-        """
-        if arg.startswith("<>"):
-            return "<>", arg[2:]
-        match = _SIMPLE_ANGLE_ADDR.match(arg)
-        if match is None:
-            return super()._getaddr(arg)
-        rest = arg[match.end():]
-        if rest[:1] == "(" or rest[:1].isspace():
-            return super()._getaddr(arg)  # a comment, or whitespace the parser treats its own way
-        address = match.group(1)
-        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
-            return None, None
-        return address, rest
 
     def _lift_dsn_options(self, arg: str | None, names: frozenset[str]) -> tuple[str | None, str | None]:
         self.dsn_options = []

@@ -21,6 +21,7 @@ import re
 
 from aiosmtpd.smtp import SMTP
 
+from bounceflow.smtp_addresses import FastAddressParsing
 from bounceflow_ingress.dsn_params import MAIL_KEYWORDS, RCPT_KEYWORDS
 
 # Class-level defaults for aiosmtpd's replies without an enhanced code.
@@ -46,8 +47,6 @@ _REPLY = re.compile(r"^(\d{3})([ -])(.*)$", re.S)
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}( |$)")
 # `<local@domain>` with dot-atom ASCII parts: the common case, whose result
 # aiosmtpd's parser (email's get_angle_addr) is known to give; all else goes to it.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>[ \t]*")
 
 
 def with_enhanced_code(status: str) -> str:
@@ -79,7 +78,7 @@ def is_loopback(peer) -> bool:
         return False
 
 
-class DsnSMTP(SMTP):
+class DsnSMTP(FastAddressParsing, SMTP):
     """`SMTP` with RFC 3461 parameters passed through, case preserved."""
 
     def __init__(self, handler, *, auth_plaintext_loopback: bool = False, **kwargs) -> None:
@@ -135,26 +134,6 @@ class DsnSMTP(SMTP):
         others, self._pending_dsn = split_dsn_params(params, dsn_keywords)
         head = rest[: len(rest) - len(params)].rstrip()
         return f"{keyword}{head} {others}".rstrip()
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """aiosmtpd's `_getaddr`, with the common `<a@b.c>` and `<>` answered without the header parser.
-
-        aiosmtpd 1.4 builds a class and runs email's full address parser on
-        every MAIL and RCPT; the results here are the ones it gives (a test
-        compares them).
-        """
-        if arg.startswith("<>"):
-            return "<>", arg[2:]
-        match = _SIMPLE_ANGLE_ADDR.match(arg)
-        if match is None:
-            return super()._getaddr(arg)
-        rest = arg[match.end():]
-        if rest[:1] == "(" or rest[:1].isspace():
-            return super()._getaddr(arg)  # a comment, or whitespace the parser treats its own way
-        address = match.group(1)
-        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
-            return None, None
-        return address, rest
 
     async def _call_handler_hook(self, command: str, *args):
         if command in ("MAIL", "RCPT") and self._pending_dsn:
