@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 
 from bounceflow.accounts import Account, AccountsFile, Webhook, hash_api_key, hash_password, new_webhook_secret, write_accounts  # noqa: E402
+from bounceflow import lifecycle  # noqa: E402
 from bounceflow.kafka import ensure_topics  # noqa: E402
 from bounceflow.models import DeliveryResult  # noqa: E402
 from bounceflow.settings import CommonSettings  # noqa: E402
@@ -46,8 +47,9 @@ import httpx  # noqa: E402
 
 
 class SystemBench:
-    def __init__(self, args, var_dir: Path, bootstrap: str) -> None:
+    def __init__(self, args, var_dir: Path, bootstrap: str, broker_pid: int | None = None) -> None:
         self.args = args
+        self.broker_pid = broker_pid
         self.var_dir = var_dir
         self.password, self.api_key = secrets.token_urlsafe(12), "bf_" + secrets.token_urlsafe(16)
         self.prefix = f"bench{secrets.token_hex(3)}-"
@@ -76,13 +78,16 @@ class SystemBench:
                                         headers={"Authorization": f"Bearer {self.api_key}"})
             return response.json()["totals"]["bounces"] if response.status_code == 200 else 0
 
-    async def injection_to_delivery(self) -> list[DeliveryResult]:
-        """Phase 1: SMTP injection until every message has its delivery result."""
-        n = self.args.messages
+    async def injection_to_delivery(self, n: int, first: int = 0, record: bool = True) -> list[DeliveryResult]:
+        """Phase 1: SMTP injection until every message has its delivery result.
+
+        `record=False` is the warm-up: the same path, not reported.
+        """
         # MAIL FROM:<> : the customer wants no bounces back, so none is forwarded and the
         # webhook figures measure the webhook path alone (forwarding has tests of its own).
         mails = [Mail("", [f"accept+{i}@example.com"],
-                      simple_mail("info@example.com", f"accept+{i}@example.com", "bench", 1024)) for i in range(n)]
+                      simple_mail("info@example.com", f"accept+{i}@example.com", "bench", 1024))
+                 for i in range(first, first + n)]
         consumer = AIOKafkaConsumer(self.settings.topic("delivery-result"), bootstrap_servers=self.settings.kafka_bootstrap,
                                     auto_offset_reset="latest", group_id=None)
         await consumer.start()
@@ -98,15 +103,17 @@ class SystemBench:
 
         collector = asyncio.create_task(collect())
         started = time.perf_counter()
-        injected = await smtp_send("127.0.0.1", self.ports["ingress_smtp"], mails, connections=20,
+        injected = await smtp_send("127.0.0.1", self.ports["ingress_smtp"], mails, connections=self.args.connections,
                                    username="bench", password=self.password)
         try:
             finished = await asyncio.wait_for(collector, self.args.timeout)
         finally:
             await consumer.stop()
         delivered = [r for r in results if r.status == "delivered"]
+        if not record:
+            return delivered
         self.results["injection"] = {
-            "messages": n, "connections": 20, "message_bytes": 1024,
+            "messages": n, "connections": self.args.connections, "message_bytes": 1024,
             "smtp_accept_per_s": round(injected.rate, 1), "smtp_errors": len(injected.errors),
             "smtp_p50_ms": round(1000 * percentile(injected.latencies, 0.5), 1),
             "smtp_p99_ms": round(1000 * percentile(injected.latencies, 0.99), 1),
@@ -115,19 +122,24 @@ class SystemBench:
         }
         return delivered
 
-    async def bounces_to_clickhouse(self, delivered: list[DeliveryResult]) -> None:
-        """Phase 2: DSNs at the bounce-receiver until their rows are in bounce_log."""
+    async def bounces_to_clickhouse(self, delivered: list[DeliveryResult], record: bool = True) -> None:
+        """Phase 2: DSNs at the bounce-receiver until their rows are in bounce_log.
+
+        `record=False` is the warm-up: the same path, not reported.
+        """
         bounces = [Mail("", [r.mail_from], dsn_failure(simple_mail("info@example.com", r.recipient, "bench", 256),
-                                                       r.recipient)) for r in delivered[: self.args.bounces]]
+                                                       r.recipient)) for r in delivered]
         before = await self.bounce_rows()
         started = time.perf_counter()
-        sent = await smtp_send("127.0.0.1", self.ports["receiver_smtp"], bounces, connections=20)
+        sent = await smtp_send("127.0.0.1", self.ports["receiver_smtp"], bounces, connections=self.args.connections)
         deadline = started + self.args.timeout
         while (rows := await self.bounce_rows() - before) < sent.sent and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
         finished = time.perf_counter()
+        if not record:
+            return
         self.results["bounces"] = {
-            "bounces": len(bounces), "senders": 20, "accepted": sent.sent, "rows_in_bounce_log": rows,
+            "bounces": len(bounces), "senders": self.args.connections, "accepted": sent.sent, "rows_in_bounce_log": rows,
             "receiver_accept_per_s": round(sent.rate, 1),
             "receiver_to_clickhouse_per_s": round(rows / (finished - started), 1),
         }
@@ -135,7 +147,7 @@ class SystemBench:
     async def bounce_to_webhook_latency(self, delivered: list[DeliveryResult], sink: WebhookSink) -> None:
         """Phase 3: bounces at a fixed rate; time from 250 at the receiver to the webhook call."""
         rate, count = self.args.latency_rate, self.args.latency_bounces
-        pool = delivered[self.args.bounces: self.args.bounces + count]
+        pool = delivered[:count]
         sink.calls.clear()
         sent_at: dict[str, float] = {}
         bounces = []
@@ -196,14 +208,16 @@ class SystemBench:
         }
 
     def cpu_seconds(self) -> dict[str, float]:
-        """User + system CPU seconds each service process has used so far."""
+        """User + system CPU seconds each process has used so far: the services, the
+        Kafka broker (when this bench started it) and this load generator."""
         ticks = os.sysconf("SC_CLK_TCK")
+        pids = {spec.name: self.stack.pid(spec) for spec in self.stack.services}
+        pids.update({"kafka": self.broker_pid, "load-generator": os.getpid()})
         used = {}
-        for spec in self.stack.services:
-            pid = self.stack.pid(spec)
+        for name, pid in pids.items():
             if pid:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[spec.name] = (int(fields[11]) + int(fields[12])) / ticks
+                used[name] = (int(fields[11]) + int(fields[12])) / ticks
         return used
 
     def cpu_during(self, phase: str, before: dict[str, float]) -> None:
@@ -227,15 +241,23 @@ class SystemBench:
         await sink.start()
         await asyncio.to_thread(self.stack.start)
         try:
+            # Warm-up: the first messages through a fresh process pay for imports, JIT
+            # (the broker's JVM), caches and new connections; the goals are sustained rates.
+            warm = self.args.warmup
+            spare = await self.injection_to_delivery(warm, first=0, record=False) if warm else []
             cpu = self.cpu_seconds()
-            delivered = await self.injection_to_delivery()
+            delivered = await self.injection_to_delivery(self.args.messages, first=warm)
             self.cpu_during("injection", cpu)
-            cpu = self.cpu_seconds()
-            await self.bounces_to_clickhouse(delivered)
-            self.cpu_during("bounces", cpu)
-            cpu = self.cpu_seconds()
-            await self.bounce_to_webhook_latency(delivered, sink)
-            self.cpu_during("latency", cpu)
+            if "bounces" in self.args.phases:
+                if spare:
+                    await self.bounces_to_clickhouse(spare[: warm // 2], record=False)
+                cpu = self.cpu_seconds()
+                await self.bounces_to_clickhouse(delivered[: self.args.bounces])
+                self.cpu_during("bounces", cpu)
+            if "latency" in self.args.phases:
+                cpu = self.cpu_seconds()
+                await self.bounce_to_webhook_latency(delivered[self.args.bounces:], sink)
+                self.cpu_during("latency", cpu)
             self.peak_memory()
         finally:
             await asyncio.to_thread(self.stack.stop)
@@ -249,8 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bounces", type=int, default=3000, help="phase 2 bounces")
     parser.add_argument("--latency-rate", type=float, default=200.0, help="phase 3 offered bounces/s")
     parser.add_argument("--latency-bounces", type=int, default=2000, help="phase 3 bounces")
+    parser.add_argument("--connections", type=int, default=20, help="SMTP sessions of the load generator (phases 1, 2)")
+    parser.add_argument("--warmup", type=int, default=1000,
+                        help="messages (and half as many bounces) through the system before measuring")
+    parser.add_argument("--phases", type=lambda text: set(text.split(",")), default={"injection", "bounces", "latency"},
+                        help="comma list of injection,bounces,latency (injection always runs: it feeds the others)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
+    parser.add_argument("--broker-pid", type=int, help="with --bootstrap: that broker's pid, for its CPU figures")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     assert args.messages >= args.bounces + args.latency_bounces, "phase 1 must deliver enough messages"
@@ -265,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             var_dir = Path(tmp) / "var"
             var_dir.mkdir()
-            results = asyncio.run(SystemBench(args, var_dir, bootstrap).run())
+            results = lifecycle.run(SystemBench(args, var_dir, bootstrap, broker.pid if broker else args.broker_pid).run())
         finally:
             if broker:
                 broker.stop()

@@ -52,6 +52,8 @@ def create_consumer(settings: CommonSettings, group: str, *topics: str, **overri
         isolation_level="read_committed",
         max_partition_fetch_bytes=MAX_RECORD_BYTES,
         fetch_max_bytes=MAX_RECORD_BYTES,
+        fetch_min_bytes=settings.kafka_fetch_min_bytes,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
     options.update(overrides)
     return AIOKafkaConsumer(*(settings.topic(t) for t in topics), **options)

@@ -25,6 +25,7 @@ from typing import Callable
 
 import aiosmtplib
 
+from bounceflow import lifecycle
 from bounceflow.logs import configure_logging
 from bounceflow.models import MESSAGE_ID_HEADER
 from bounceflow_devkit import bounce_mail, replies
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging(args.log_level, service="mx-simulator")
-    asyncio.run(_serve(args))
+    lifecycle.run(_serve(args))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bounceflow import lifecycle
 from bounceflow.lifecycle import run_until_signal
 from bounceflow.logs import configure_logging
 from bounceflow_bounce_receiver.service import BounceReceiverService
@@ -18,7 +19,7 @@ def main() -> None:
     """Entry point: settings from the environment, JSON logs, run."""
     settings = ReceiverSettings()
     configure_logging(settings.log_level, service="bounce-receiver")
-    asyncio.run(_run(settings))
+    lifecycle.run(_run(settings))
 
 
 if __name__ == "__main__":

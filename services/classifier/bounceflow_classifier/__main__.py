@@ -16,6 +16,7 @@ import sys
 
 import faust
 
+from bounceflow import lifecycle
 from bounceflow.logs import configure_logging
 
 from . import agents, tables
@@ -36,7 +37,7 @@ def build(settings: ClassifierSettings, partitions: int) -> faust.App:
 def main() -> int:
     settings = ClassifierSettings()
     configure_logging(settings.log_level, service="classifier")
-    loop = asyncio.new_event_loop()
+    loop = lifecycle.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         partitions = loop.run_until_complete(prepare_topics(settings))

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from bounceflow.kafka import ensure_topics
+from bounceflow import lifecycle
 from bounceflow.lifecycle import run_until_signal
 from bounceflow.logs import configure_logging
 from bounceflow_ingress.service import IngressService
@@ -38,7 +39,7 @@ async def run(settings: IngressSettings) -> None:
 def main() -> int:
     settings = IngressSettings()
     configure_logging(settings.log_level, service="ingress")
-    asyncio.run(run(settings))
+    lifecycle.run(run(settings))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bounceflow import lifecycle
 from bounceflow.lifecycle import run_until_signal
 from bounceflow.logs import configure_logging
 from bounceflow_notifier.service import NotifierService
@@ -18,7 +19,7 @@ async def run(settings: NotifierSettings) -> None:
 def main() -> None:
     settings = NotifierSettings()
     configure_logging(settings.log_level, service="notifier")
-    asyncio.run(run(settings))
+    lifecycle.run(run(settings))
 
 
 if __name__ == "__main__":

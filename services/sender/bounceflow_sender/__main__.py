@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bounceflow import lifecycle
 from bounceflow.lifecycle import run_until_signal
 from bounceflow.logs import configure_logging
 
@@ -18,4 +19,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    lifecycle.run(main())
