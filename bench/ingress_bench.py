@@ -8,6 +8,16 @@ ingress/baseline says what the Kafka path costs.
 
     python bench/ingress_bench.py [--bootstrap HOST:PORT] [--seconds 10] [--json PATH]
 
+With --cpu it measures instead what the system bench is bound by: CPU
+seconds of the ingress per accepted SMTP message. The ingress runs as its own
+process (`python -m bounceflow_ingress`, log level WARNING as in the system
+bench); `--connections` sessions log in first (scrypt is not counted), then
+send `--messages` mails of 1 KB as the system bench does (`MAIL FROM:<>`, one
+recipient `accept+<i>@example.com`). The figure is the ingress's utime+stime
+from /proc/<pid>/stat over the sending, less its idle rate, per message.
+
+    python bench/ingress_bench.py --cpu [--messages 5000] [--connections 20] [--producers N] [--profile PATH]
+
 Without --bootstrap a broker is started with tests/kafka_broker.KafkaBroker.
 """
 
@@ -16,7 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +48,7 @@ from bounceflow.kafka import ensure_topics  # noqa: E402
 from bounceflow.observability import HttpServer  # noqa: E402
 from bounceflow_ingress.service import IngressService, _free_port  # noqa: E402
 from bounceflow_ingress.settings import IngressSettings  # noqa: E402
+from bounceflow_devkit.loadgen import simple_mail  # noqa: E402
 
 MESSAGE = b"From: bench@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n" + b"Hello bench.\r\n" * 40
 REST_BODY = {"envelope": "bench@example.com", "recipient": "r@example.net", "from": "bench@example.com",
@@ -127,11 +141,131 @@ async def run(bootstrap: str, seconds: float) -> dict:
             "message_bytes": len(MESSAGE), "kafka_producers": settings.ingress_kafka_producers, "cases": results}
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _logged_in_sessions(port: int, n: int, password: str) -> list[aiosmtplib.SMTP]:
+    async def one() -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=60)
+        await client.connect()
+        await client.login("bench", password)
+        return client
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def _send_all(clients: list[aiosmtplib.SMTP], mails: list[tuple[str, bytes]]) -> int:
+    queue: asyncio.Queue = asyncio.Queue()
+    for mail in mails:
+        queue.put_nowait(mail)
+    sent = 0
+
+    async def worker(client: aiosmtplib.SMTP) -> None:
+        nonlocal sent
+        while not queue.empty():
+            recipient, data = queue.get_nowait()
+            await client.sendmail("", [recipient], data)
+            sent += 1
+
+    await asyncio.gather(*(worker(c) for c in clients))
+    return sent
+
+
+def _mails(n: int, tag: str) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(n):
+        recipient = f"accept+{tag}{i}@example.com"
+        out.append((recipient, simple_mail("info@example.com", recipient, "bench", 1024)))
+    return out
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, deadline: float) -> None:
+    import socket
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("ingress exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("ingress not listening")
+
+
+def run_cpu(bootstrap: str, messages: int, connections: int, producers: int | None,
+            profile: Path | None) -> dict:
+    """CPU seconds of the ingress process per accepted SMTP message (see the module docstring)."""
+    tmp = Path(tempfile.mkdtemp(prefix="ingress-cpu-bench-"))
+    password = secrets.token_urlsafe(12)
+    write_accounts(tmp / "accounts.json", AccountsFile(accounts=[Account(
+        name="bench", smtp_username="bench", smtp_password_hash=hash_password(password))]))
+    smtp_port, http_port = _free_port("127.0.0.1"), _free_port("127.0.0.1")
+    env = {**os.environ, "BOUNCEFLOW_KAFKA_BOOTSTRAP": bootstrap,
+           "BOUNCEFLOW_TOPIC_PREFIX": f"bench{secrets.token_hex(3)}-",
+           "BOUNCEFLOW_ACCOUNTS_FILE": str(tmp / "accounts.json"), "BOUNCEFLOW_LOG_LEVEL": "WARNING",
+           "BOUNCEFLOW_INGRESS_AUTH_PLAINTEXT_LOOPBACK": "true", "BOUNCEFLOW_INGRESS_HOSTNAME": "bench.test",
+           "BOUNCEFLOW_INGRESS_SMTP_PORT": str(smtp_port), "BOUNCEFLOW_INGRESS_HTTP_PORT": str(http_port)}
+    if producers is not None:
+        env["BOUNCEFLOW_INGRESS_KAFKA_PRODUCERS"] = str(producers)
+    with open(tmp / "ingress.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bounceflow_ingress"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    result: dict = {"bench": "ingress_cpu", "messages": messages, "connections": connections,
+                    "kafka_producers": producers, "message_bytes": len(_mails(1, "x")[0][1]),
+                    "ingress_log": str(tmp / "ingress.log")}
+    spy = None
+    try:
+        _wait_listening(smtp_port, proc, time.monotonic() + 60)
+
+        async def phases() -> None:
+            nonlocal spy
+            clients = await _logged_in_sessions(smtp_port, connections, password)
+            await _send_all(clients, _mails(min(1000, messages), "warm"))  # imports, caches, producers warm
+            c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            await asyncio.sleep(2.0)
+            idle = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
+            mails = _mails(messages, "m")
+            if profile:  # py-spy's own CPU is not the ingress's
+                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(proc.pid),
+                                        "-r", "200", "-f", "raw", "-o", str(profile)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                await asyncio.sleep(1.0)
+            c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            sent = await _send_all(clients, mails)
+            cpu, span = cpu_seconds(proc.pid) - c0, time.monotonic() - t0
+            for client in clients:
+                await client.quit()
+            result.update({"sent": sent, "cpu_seconds": round(cpu, 3), "wall_seconds": round(span, 2),
+                           "idle_cpu_per_s": round(idle, 4), "msg_per_s": round(sent / span, 1),
+                           "cpu_ms_per_message": round(1000 * (cpu - idle * span) / sent, 4)})
+
+        asyncio.run(phases())
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print(f"ingress CPU {result['cpu_ms_per_message']} ms per message ({result['sent']} messages, "
+          f"{result['msg_per_s']}/s)", file=sys.stderr)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="Kafka to use (default: start one with KafkaBroker)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    parser.add_argument("--cpu", action="store_true", help="measure the ingress's CPU per SMTP message instead")
+    parser.add_argument("--messages", type=int, default=5000, help="with --cpu: messages measured")
+    parser.add_argument("--connections", type=int, default=20, help="with --cpu: SMTP sessions")
+    parser.add_argument("--producers", type=int, help="with --cpu: BOUNCEFLOW_INGRESS_KAFKA_PRODUCERS")
+    parser.add_argument("--profile", type=Path, help="with --cpu: py-spy raw profile of the ingress to PATH")
     args = parser.parse_args(argv)
     broker = None
     if args.bootstrap is None:
@@ -141,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         broker = KafkaBroker(tempfile.mkdtemp(prefix="ingress-bench-kafka-"))
         broker.start()
     try:
-        result = asyncio.run(run(args.bootstrap or broker.bootstrap, args.seconds))
+        bootstrap = args.bootstrap or broker.bootstrap
+        if args.cpu:
+            result = run_cpu(bootstrap, args.messages, args.connections, args.producers, args.profile)
+        else:
+            result = asyncio.run(run(bootstrap, args.seconds))
     finally:
         if broker is not None:
             broker.stop()
