@@ -12,7 +12,8 @@ does not list it, but it reads commands from a buffered stream one after the
 other and answers each in order, so MAIL, RCPT and DATA sent in one write
 get their three replies (tested). Like Postfix, `DsnSMTP` holds a reply while
 the next pipelined command is already waiting and sends the group in one
-write (RFC 2920 §3.2). `pipelining=False` plays an MTA without it.
+write (RFC 2920 §3.2; `bounceflow.smtp_replies`, shared with the ingress and
+the bounce-receiver). `pipelining=False` plays an MTA without it.
 
 `RecordingHandler` records accepted mails as `ReceivedMail`; `SmtpServer`
 runs one on loopback inside the caller's event loop with `wait_for` for tests.
@@ -29,6 +30,7 @@ from typing import Awaitable, Callable
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bounceflow.smtp_addresses import FastAddressParsing
+from bounceflow.smtp_replies import PipelinedReplies
 from bounceflow_devkit import replies
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ class DsnEnvelope(Envelope):
         self.rcpt_options_each: list[list[str]] = []
 
 
-class DsnSMTP(FastAddressParsing, SMTP):
+class DsnSMTP(FastAddressParsing, PipelinedReplies, SMTP):
     """aiosmtpd's SMTP session that also takes the RFC 3461 DSN parameters.
 
     Before MAIL/RCPT reach aiosmtpd's parser, the DSN parameters are cut out
@@ -117,26 +119,15 @@ class DsnSMTP(FastAddressParsing, SMTP):
 
     def connection_made(self, transport) -> None:
         self._sessions.add(self)
-        self._held: list[bytes] = []
         super().connection_made(transport)
 
-    async def push(self, status: str | bytes) -> None:
-        """Send a reply, or hold it while another pipelined command is waiting to be read."""
-        if isinstance(status, str):
-            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
-        self._held.append(status + b"\r\n")
-        # aiosmtpd's own reader: a whole command line in it means the client pipelined.
-        if self.pipelining and not status.startswith(b"220") and b"\n" in self._reader._buffer:
-            return
-        self._writer.write(b"".join(self._held))
-        self._held.clear()
-        await self._writer.drain()
+    @property
+    def hold_replies(self) -> bool:
+        return self.pipelining  # group replies (RFC 2920) only when PIPELINING is offered
 
     def close_now(self) -> None:
         """Close the connection at once, after the replies held so far."""
-        if self._held and self.transport is not None:
-            self.transport.write(b"".join(self._held))
-            self._held.clear()
+        self.flush_held_replies()
         self.transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:

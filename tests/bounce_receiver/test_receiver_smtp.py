@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bounceflow.verp import new_message_id
-from bounce_receiver.receiver_harness import DOMAINS, SECRETS, SmtpWire, bounce_mime, free_port, send_bounce
+from bounce_receiver.receiver_harness import DOMAINS, SECRETS, SmtpWire, bounce_mime, free_port, send_bounce, stuff
 
 
 async def test_valid_verp_bounce_is_recorded_keyed_by_its_message_id(start_receiver):
@@ -119,3 +119,21 @@ async def test_kafka_unavailable_gives_451_and_the_mx_keeps_serving(start_receiv
     for _ in range(2):  # every attempt fails the same way, the server stays up
         reply = await send_bounce(receiver.port, "", [receiver.verp()], bounce_mime())
         assert reply.code == 451 and reply.text.startswith("4.3.0"), reply
+
+
+async def test_pipelining_is_offered_and_a_pipelined_bounce_gets_its_replies_together(start_receiver):
+    receiver = await start_receiver()
+    message_id = new_message_id()
+    rcpt = receiver.verp(message_id)
+    wire = await SmtpWire.connect(receiver.port)
+    assert "PIPELINING" in (await wire.cmd("EHLO mx.remote.test")).text.upper().split("\n")
+    # MAIL, a refused and an accepted RCPT, DATA in one write (RFC 2920): one write comes back.
+    wire.writer.write(f"MAIL FROM:<>\r\nRCPT TO:<alice@{DOMAINS[0]}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+    replies = (await wire.reader.read(65536)).decode().splitlines()
+    assert [r[:3] for r in replies] == ["250", "550", "250", "354"]
+    body = bounce_mime(message_id)
+    wire.writer.write(stuff(body) + b".\r\n")
+    assert (await wire.read_reply()).code == 250
+    await wire.quit()
+    [(key, record)] = await receiver.records()
+    assert key == message_id.encode() and record.rcpt_to == rcpt

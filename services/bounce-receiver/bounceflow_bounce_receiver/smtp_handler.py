@@ -76,9 +76,16 @@ class BounceHandler:
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
-        """Keep aiosmtpd's EHLO reply but never offer AUTH: an MX needs none."""
+        """aiosmtpd's EHLO reply plus PIPELINING, and never AUTH: an MX needs none.
+
+        PIPELINING: MTAs that send many bounces (Postfix, Exchange) then send
+        MAIL, RCPT and DATA in one packet; the server answers them together
+        (`bounceflow.smtp_replies`).
+        """
         session.host_name = hostname
-        return [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        kept = [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        kept.insert(-1, "250-PIPELINING")
+        return kept
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
