@@ -128,6 +128,32 @@ def test_getaddr_fast_path_agrees_with_aiosmtpd_on_anything(arg):
     assert _getaddr_outcome(DsnSMTP(object()), arg) == _getaddr_outcome(SMTP(object()), arg)
 
 
+PLAIN_ADDRESSES = [
+    "a@b", "a@b.c", "accept+1@example.com", "A.B+c=d@Ex-ample.COM", "x@1.2", "!#$%&'*+/=?^_`{|}~-@a.b",
+    "a@b.localhost", "a@LOCALHOST", "a@x.Test", "a@arpa", "a@b.onion", "a@invalid.x", "a@local", "a@my.local.net",
+    "a@ab--cd.com", "a@xn--bcher-kva.example", "a@xn--x.example", "a@a-b.c", "a@-b.c", "a@b-.c", "a@b.c-",
+    ".a@b.c", "a.@b.c", "a..b@c.d", "a@b..c", "a@.b", "a@b.", "@b.c", "a@", "a", "a@b@c", "a b@c.d", "a@b.c\n",
+    " a@b.c", '"a b"@c.d', "a@[1.2.3.4]", "é@b.c", "a@bé.c", "a@b_c.d", "A@B.C",
+    "x" * 64 + "@b.c", "x" * 65 + "@b.c", "x" * 242 + "@example.com", "x" * 243 + "@example.com",
+    "a@" + "b" * 63 + ".c", "a@" + "b" * 64 + ".c", "a@" + ".".join(["b" * 60] * 4) + ".cd",
+    "a@" + ".".join(["b" * 61] * 4) + ".c", "a@" + ".".join(["b" * 63] * 4),
+]
+_ADDRESS_PIECES = st.sampled_from(
+    ["a", "Z", "0", "9", ".", "@", "-", "--", "+", "_", "!", " ", "\"", "[", "]", "é", "xn--", "localhost", "test",
+     "example.com", "b" * 30, "\n", "\x00"]
+)
+
+
+@pytest.mark.parametrize("address", PLAIN_ADDRESSES)
+def test_address_problem_fast_path_agrees_with_email_validator(address):
+    assert submission.address_problem(address) == submission._validator_problem.__wrapped__(address)
+
+
+@given(st.lists(_ADDRESS_PIECES, max_size=16).map("".join))
+def test_address_problem_fast_path_agrees_with_email_validator_on_anything(address):
+    assert submission.address_problem(address) == submission._validator_problem.__wrapped__(address)
+
+
 def test_failure_limiter_window():
     now = [0.0]
     limiter = FailureLimiter(2, 10, clock=lambda: now[0])
