@@ -38,7 +38,7 @@ from bounceflow.kafka import ensure_topics  # noqa: E402
 from bounceflow.models import DeliveryResult  # noqa: E402
 from bounceflow.settings import CommonSettings  # noqa: E402
 from bounceflow_devkit.bounce_mail import dsn_failure  # noqa: E402
-from bounceflow_devkit.loadgen import Mail, percentile, simple_mail, smtp_send  # noqa: E402
+from bounceflow_devkit.loadgen import LoadSmtpClient, Mail, percentile, simple_mail, smtp_send  # noqa: E402
 from bounceflow_devkit.stack import SERVICES, Stack, isolated_env  # noqa: E402
 from bounceflow_devkit.webhook_sink import WebhookSink  # noqa: E402
 from kafka_broker import KafkaBroker, install_jars  # noqa: E402
@@ -161,11 +161,7 @@ class SystemBench:
         async def paced():
             interval = 1.0 / rate
             start = time.perf_counter()
-            import aiosmtplib
-            clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=self.ports["receiver_smtp"], start_tls=False)
-                       for _ in range(20)]
-            for client in clients:
-                await client.connect()
+            clients = [await LoadSmtpClient.connect("127.0.0.1", self.ports["receiver_smtp"]) for _ in range(20)]
             free: asyncio.Queue = asyncio.Queue()
             for client in clients:
                 free.put_nowait(client)
@@ -173,7 +169,7 @@ class SystemBench:
             async def one(i: int, mail: Mail, message_id: str):
                 client = await free.get()
                 try:
-                    await client.sendmail(mail.sender, mail.recipients, mail.data)
+                    await client.send(mail)
                     sent_at[message_id] = time.time()
                 finally:
                     free.put_nowait(client)
