@@ -5,6 +5,8 @@ Module-level, like every prometheus_client user: one registry per process.
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Histogram
 
 ACCEPTED = Counter(
@@ -33,3 +35,18 @@ PUBLISH_LATENCY = Histogram(
 def rejected(interface: str, reason: str) -> None:
     """Count one refusal."""
     REJECTED.labels(interface=interface, reason=reason).inc()
+
+
+def accepted(interface: str, records: int, publish_seconds: float) -> None:
+    """Count one accepted submission of `records` records and its publish latency."""
+    latency, accepted_records, submissions = _accepted_children(interface)
+    latency.observe(publish_seconds)
+    accepted_records.inc(records)
+    submissions.inc()
+
+
+@functools.lru_cache(maxsize=None)
+def _accepted_children(interface: str) -> tuple:
+    # `labels()` hashes and looks up the label values on every call; these run per message.
+    return (PUBLISH_LATENCY.labels(interface=interface), ACCEPTED.labels(interface=interface),
+            SUBMISSIONS.labels(interface=interface))

@@ -344,9 +344,7 @@ def create_app(
         except KafkaUnavailable:
             metrics.rejected(INTERFACE, "kafka_unavailable")
             return _error(503, "unavailable", KAFKA_UNAVAILABLE, headers={"Retry-After": "5"})
-        metrics.PUBLISH_LATENCY.labels(interface=INTERFACE).observe(time.perf_counter() - started)
-        metrics.ACCEPTED.labels(interface=INTERFACE).inc(len(records))
-        metrics.SUBMISSIONS.labels(interface=INTERFACE).inc()
+        metrics.accepted(INTERFACE, len(records), time.perf_counter() - started)
         return SendResponse(messages=[MessageAccepted(recipient=r.recipient, message_id=r.message_id) for r in records])
 
     def _submission(body: SendRequest, account: Account) -> Submission:
