@@ -36,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from bounceflow.verp import VerpCodec, new_message_id  # noqa: E402
 from bounce_receiver.receiver_harness import SmtpWire, bounce_mime  # noqa: E402
+from bounceflow_devkit.loadgen import LoadSmtpClient, Mail, SmtpLoadError  # noqa: E402
 
 DOMAIN = "bounces.bench.test"
 PARTITIONS = 4
@@ -62,7 +63,8 @@ def start_receiver(bootstrap: str, prefix: str, secret: str, smtp_port: int) -> 
         BOUNCEFLOW_RECEIVER_RATE_BURST="100000000",
         BOUNCEFLOW_LOG_LEVEL="WARNING",
     )
-    return subprocess.Popen([sys.executable, "-m", "bounceflow_bounce_receiver"], env=env)
+    profile = ["-m", "cProfile", "-o", os.environ["RECEIVER_BENCH_PROFILE"]] if os.environ.get("RECEIVER_BENCH_PROFILE") else []
+    return subprocess.Popen([sys.executable, *profile, "-m", "bounceflow_bounce_receiver"], env=env)
 
 
 async def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -80,24 +82,24 @@ async def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60.
 
 
 async def sender(port: int, codec: VerpCodec, stop_at: float, latencies: list[float], failures: list[str]) -> None:
-    """One remote MTA: a connection, mails back to back until the deadline."""
-    wire = await SmtpWire.connect(port)
-    await wire.cmd("EHLO sender.bench.test")
+    """One remote MTA: a connection, mails back to back until the deadline (pipelined, as Postfix does)."""
+    client = await LoadSmtpClient.connect("127.0.0.1", port, helo="sender.bench.test")
     try:
         while time.monotonic() < stop_at:
             message_id = new_message_id()
             started = time.perf_counter()
-            for line in ("MAIL FROM:<>", f"RCPT TO:<{codec.address(message_id, DOMAIN)}>"):
-                reply = await wire.cmd(line)
-                if reply.code != 250:
-                    raise RuntimeError(f"{line} -> {reply}")
-            reply = await wire.data(bounce_mime(message_id))
-            if reply.code == 250:
+            try:
+                await client.send(Mail("", [codec.address(message_id, DOMAIN)], bounce_mime(message_id)))
                 latencies.append(time.perf_counter() - started)
-            else:
-                failures.append(str(reply))
+            except SmtpLoadError as exc:
+                failures.append(str(exc))
     finally:
-        await wire.quit()
+        await client.quit()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def committed_count(bootstrap: str, topic: str) -> int:
@@ -135,9 +137,9 @@ async def run(args) -> dict:
         codec = VerpCodec([secret])
         latencies: list[float] = []
         failures: list[str] = []
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), cpu_seconds(proc.pid)
         await asyncio.gather(*(sender(port, codec, started + args.duration, latencies, failures) for _ in range(args.senders)))
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, cpu_seconds(proc.pid) - cpu_before
     finally:
         proc.terminate()
         proc.wait(30)
@@ -156,6 +158,7 @@ async def run(args) -> dict:
         "duration_s": round(elapsed, 2),
         "accepted": len(latencies),
         "accepted_per_s": round(len(latencies) / elapsed, 1),
+        "receiver_cpu_ms_per_bounce": round(1000 * cpu / max(1, len(latencies)), 3),
         "temporary_failures": len(failures),
         "committed_on_topic": on_topic,
         "latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),

@@ -3,7 +3,8 @@
 aiosmtpd has no connection hook for handlers, so the per-IP session limit
 lives in this small subclass, as does the translation of aiosmtpd's bare
 `552` for an oversized message into `552 5.3.4` (and its metric), and replies to pipelined commands go out
-together (`PipelinedReplies`, RFC 2920). It
+together (`PipelinedReplies`, RFC 2920); everyday addresses skip the
+email package's parser (`FastAddressParsing`). It
 overrides two aiosmtpd internals (`_handle_client`, `_create_envelope`), hence
 the pin to aiosmtpd 1.4.x.
 """
@@ -16,6 +17,7 @@ import ssl
 
 from aiosmtpd.smtp import SMTP
 
+from bounceflow.smtp_addresses import FastAddressParsing
 from bounceflow.smtp_replies import PipelinedReplies
 from bounceflow_bounce_receiver import metrics, replies
 from bounceflow_bounce_receiver.limits import ConnectionLimiter
@@ -25,7 +27,7 @@ from bounceflow_bounce_receiver.smtp_handler import BounceHandler, ReceiverEnvel
 log = logging.getLogger(__name__)
 
 
-class ReceiverSMTP(PipelinedReplies, SMTP):
+class ReceiverSMTP(FastAddressParsing, PipelinedReplies, SMTP):
     """One SMTP session; refuses the session with 421 when its IP has too many open."""
 
     # RFC 5321 caps lines at 1000 octets, but returned mail from broken MTAs
