@@ -18,11 +18,14 @@ rate is measured; then N `outgoing` records are written and the phase ends
 when the table's changelog holds N records; then N `raw-bounce` records, until
 N are on `classified-bounce`. CPU = utime + stime of the worker process from
 /proc/<pid>/stat, less the idle rate over the phase (robust on a loaded
-machine, unlike wall-clock rates).
+machine, unlike wall-clock rates). --rate and --transaction-size write the
+records as the system does (paced, in small transactions), which is where
+per-fetch and per-gap costs show.
 
     python bench/classifier_stream_bench.py [--bootstrap HOST:PORT] [-n N]
                                             [--max-seconds S] [--json PATH] [--cpu]
-                                            [--outgoing-mime-bytes B]
+                                            [--outgoing-mime-bytes B] [--profile PATH]
+                                            [--rate R] [--transaction-size T]
 
 Kafka: --bootstrap, else $BOUNCEFLOW_TEST_KAFKA, else var/shared-broker, else 127.0.0.1:9092.
 """
@@ -106,18 +109,33 @@ async def create_topics(bootstrap: str, prefix: str) -> None:
         await admin.close()
 
 
-async def produce(bootstrap: str, prefix: str, recs: list, topics: tuple[str, ...]) -> None:
-    """Write each record's `outgoing` and/or `raw-bounce` value, keyed by its message id."""
+async def produce(bootstrap: str, prefix: str, recs: list, topics: tuple[str, ...],
+                  rate: float = 0.0, transaction_size: int = 0) -> None:
+    """Write each record's `outgoing` and/or `raw-bounce` value, keyed by its message id.
+
+    With `transaction_size`, in transactions of that many records, as the ingress and the
+    bounce-receiver write (each commit marker is an offset gap for the consumer); with
+    `rate`, paced to about that many records/s (small fetches, as in the system), else
+    as fast as the producer goes.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=5, max_request_size=40 * 1024 * 1024)
+                                linger_ms=5, max_request_size=40 * 1024 * 1024,
+                                transactional_id=f"bench-{uuid.uuid4().hex}" if transaction_size else None)
     await producer.start()
+    values = [(f"{prefix}{topic}", mid.encode(), msg.to_bytes() if topic == "outgoing" else bounce.to_bytes())
+              for mid, msg, bounce in recs for topic in topics]
+    step = transaction_size or len(values) or 1
+    started = time.monotonic()
     try:
-        pending = []
-        for mid, msg, bounce in recs:
-            for topic in topics:
-                value = msg.to_bytes() if topic == "outgoing" else bounce.to_bytes()
-                pending.append(await producer.send(f"{prefix}{topic}", value, key=mid.encode()))
-        await asyncio.gather(*pending)
+        for first in range(0, len(values), step):
+            chunk = values[first:first + step]
+            if transaction_size:
+                async with producer.transaction():
+                    await asyncio.gather(*[await producer.send(t, v, key=k) for t, k, v in chunk])
+            else:
+                await asyncio.gather(*[await producer.send(t, v, key=k) for t, k, v in chunk])
+            if rate:
+                await asyncio.sleep(max(0.0, started + (first + len(chunk)) / rate - time.monotonic()))
     finally:
         await producer.stop()
 
@@ -234,7 +252,7 @@ def wait_healthy(port: int, deadline: float) -> None:
 
 
 def run_cpu(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int,
-            profile: Path | None = None) -> dict:
+            profile: Path | None = None, rate: float = 0.0, transaction_size: int = 0) -> dict:
     """CPU seconds of the worker per `outgoing` record and per raw bounce (see the module docstring)."""
     prefix = f"bench{secrets.token_hex(3)}-"
     asyncio.run(create_topics(bootstrap, prefix))
@@ -249,7 +267,8 @@ def run_cpu(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int
         proc = subprocess.Popen([sys.executable, "-m", "bounceflow_classifier"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     result: dict = {"bench": "classifier_stream_cpu", "topic_prefix": prefix, "records": n,
-                    "outgoing_mime_bytes": outgoing_mime_bytes, "worker_pid": proc.pid, "worker_log": str(log_path)}
+                    "outgoing_mime_bytes": outgoing_mime_bytes, "rate": rate or None,
+                    "transaction_size": transaction_size or None, "worker_pid": proc.pid, "worker_log": str(log_path)}
     try:
         deadline = time.monotonic() + max_seconds
         wait_healthy(port, deadline)
@@ -267,7 +286,7 @@ def run_cpu(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int
             if spy:
                 time.sleep(1.0)
             c0, t0, s0 = cpu_seconds(proc.pid), time.monotonic(), cpu_seconds(proc.pid, (12,))
-            asyncio.run(produce(bootstrap, prefix, recs, (topic,)))
+            asyncio.run(produce(bootstrap, prefix, recs, (topic,), rate, transaction_size))
             done = asyncio.run(_wait(bootstrap, out_topic, n, deadline, proc))
             cpu, span = cpu_seconds(proc.pid) - c0, time.monotonic() - t0
             result[phase] = {"done": done, "cpu_seconds": round(cpu, 2),
@@ -307,9 +326,15 @@ def main() -> int:
     parser.add_argument("--outgoing-mime-bytes", type=int, default=4096,
                         help="size of the MIME in each `outgoing` record (default 4096)")
     parser.add_argument("--profile", type=Path, help="with --cpu: py-spy raw profiles of the worker, PATH.<phase>.txt")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="with --cpu: write about this many records/s (default: as fast as possible)")
+    parser.add_argument("--transaction-size", type=int, default=0,
+                        help="with --cpu: write in Kafka transactions of this many records, like the "
+                        "ingress and the bounce-receiver (default: no transactions)")
     args = parser.parse_args()
     if args.cpu:
-        result = run_cpu(args.bootstrap, args.n, args.max_seconds, args.outgoing_mime_bytes, args.profile)
+        result = run_cpu(args.bootstrap, args.n, args.max_seconds, args.outgoing_mime_bytes, args.profile,
+                         args.rate, args.transaction_size)
         print(json.dumps(result, indent=2))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import logging
 import sys
 
 import faust
+import uvloop
 
 from bounceflow import lifecycle
 from bounceflow.logs import configure_logging
@@ -37,6 +38,9 @@ def build(settings: ClassifierSettings, partitions: int) -> faust.App:
 def main() -> int:
     settings = ClassifierSettings()
     configure_logging(settings.log_level, service="classifier")
+    # Faust's Kafka consumer runs in a thread with a loop of its own, made by
+    # `asyncio.new_event_loop()`: with this policy that loop is uvloop too.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = lifecycle.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

@@ -1,5 +1,8 @@
 """The Faust app: broker, RocksDB store, topics and the worker's HTTP views.
 
+The app runs on the transport of `transport.py` (Faust's, with the fetch
+settings of the other services and cheaper offset-gap bookkeeping).
+
 Raw bytes on the wire (`value_serializer='raw'`): the pydantic models in
 `bounceflow.models` are the payload contract, not `faust.Record`. The app id
 carries the topic prefix, so each prefix (each test) has its own consumer
@@ -18,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bounceflow.kafka import MAX_RECORD_BYTES, ensure_topics
 
 from .settings import ClassifierSettings
+from .transport import App
 
 APP_NAME = "bounceflow-classifier"
 # Topics this app reads or writes; `outgoing`, `raw-bounce` and `raw-bounce-retry`
@@ -80,7 +84,8 @@ def create_app(settings: ClassifierSettings, partitions: int, *, store: str = "r
         web_in_thread=False,
     )
     options.update(overrides)
-    app = faust.App(app_id(settings), **options)
+    fetch = {"min_bytes": settings.kafka_fetch_min_bytes, "max_wait_ms": settings.kafka_fetch_max_wait_ms}
+    app = App(app_id(settings), fetch=fetch, **options)
     _add_http_views(app)
     return app
 

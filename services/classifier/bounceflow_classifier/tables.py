@@ -18,6 +18,7 @@ import logging
 from datetime import datetime, timezone
 
 import faust
+from faust.streams import current_event
 from pydantic import BaseModel, ConfigDict, Field
 
 from bounceflow.models import DsnRequest, OutgoingMessage
@@ -69,21 +70,41 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
+class SentMessagesTable(faust.Table):
+    """Faust's table; a write from `record-outgoing` names its changelog partition.
+
+    With `use_partitioner=True` Faust hashes every changelog key with aiokafka's
+    pure-Python murmur2. A write made while handling an `outgoing` record goes
+    to that record's partition instead: the ingress's producer hashed the same
+    key bytes with the same partitioner to put it there, and it is the
+    partition whose RocksDB database Faust's store writes the entry to.
+    Writes outside stream iteration (the expiry sweep) still use the partitioner.
+    """
+
+    def partition_for_key(self, key: object) -> int | None:
+        event = current_event()
+        return event.message.partition if event is not None else None
+
+
 def sent_messages_table(app: faust.App, partitions: int) -> faust.Table:
     """The Faust table (raw bytes in and out; `SentMessage` is the value format).
 
-    `use_partitioner=True`: changelog records are partitioned by their key
-    bytes with the producer's default partitioner, which is where the
-    ingress's `outgoing` record with the same key went; this is what lets the
-    expiry timer delete keys outside of stream iteration.
+    `use_partitioner=True`: changelog records are partitioned like the
+    `outgoing` records with the same key (by the producer's default
+    partitioner), so the table can be written outside of stream iteration:
+    the expiry timer deletes keys that way.
     """
-    return app.Table(
-        TABLE_NAME,
-        partitions=partitions,
-        key_type=bytes,  # bytes = the "raw" codec: the key bytes of `outgoing`
-        value_type=bytes,
-        use_partitioner=True,
-        help="Sent messages by message id (from `outgoing`), for joining bounces.",
+    return app.tables.add(
+        SentMessagesTable(
+            app,
+            name=TABLE_NAME,
+            partitions=partitions,
+            key_type=bytes,  # bytes = the "raw" codec: the key bytes of `outgoing`
+            value_type=bytes,
+            use_partitioner=True,
+            beacon=app.tables.beacon,
+            help="Sent messages by message id (from `outgoing`), for joining bounces.",
+        )
     )
 
 
