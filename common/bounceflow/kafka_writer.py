@@ -10,6 +10,9 @@ never land later: the client gets `451`/`503`, retries the whole mail, and
 Transactions cost round trips, so concurrent sessions share them (group
 commit): one background task takes every mail that is waiting, writes them in
 one transaction, and answers each session when the commit is acknowledged.
+While several sessions are sending, it first waits `kafka_transaction_linger_ms`
+for more mails, so transactions (and the commit markers every consumer must
+skip) stay few.
 After any failure the producer is thrown away and a new one is created with
 the same transactional id, which fences the old one and aborts whatever it
 left open. The new one is created right away in the background (retrying
@@ -70,6 +73,8 @@ class TransactionalWriter:
         self._producer_lock = asyncio.Lock()
         self._inflight: list[_Pending] = []
         self.healthy = False
+        self.transactions = 0  # committed so far (with `mails`: the average group size)
+        self.mails = 0
 
     async def start(self) -> None:
         """Start the commit loop and try to connect once; an unreachable Kafka is not fatal."""
@@ -118,10 +123,18 @@ class TransactionalWriter:
             raise
 
     async def _run(self) -> None:
+        linger = self._settings.kafka_transaction_linger_ms / 1000
+        last_batch = 0
         while True:
             batch = [await self._queue.get()]
+            if linger and last_batch > 1 and self._queue.empty():
+                # Several sessions are sending: wait a moment for their mails. Each
+                # transaction costs the broker several log writes plus a marker per
+                # partition, whatever its size. A lone session never waits.
+                await asyncio.sleep(linger)
             while not self._queue.empty() and len(batch) < MAX_MAILS_PER_TRANSACTION:
                 batch.append(self._queue.get_nowait())
+            last_batch = len(batch)
             self._inflight = [p for p in batch if not p.done.done()]
             if self._inflight:
                 await self._commit_batch(self._inflight)
@@ -145,6 +158,8 @@ class TransactionalWriter:
                     pending.done.exception()  # retrieved: a cancelled caller must not warn
             return
         self.healthy = True
+        self.transactions += 1
+        self.mails += len(batch)
         for pending in batch:
             if not pending.done.done():
                 pending.done.set_result(None)

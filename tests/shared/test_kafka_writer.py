@@ -60,6 +60,30 @@ async def test_concurrent_mails_share_transactions_and_all_land(broker, topic_pr
     assert await committed(broker.bootstrap, topic) == sorted(r.value for records in mails for r in records)
 
 
+@pytest.mark.parametrize(("linger_ms", "transactions"), [(1500, 1), (0, 2)])
+async def test_while_sessions_are_busy_the_writer_lingers_to_group_mails(broker, topic_prefix, linger_ms, transactions):
+    settings = CommonSettings(kafka_bootstrap=broker.bootstrap, topic_prefix=topic_prefix, kafka_ack_timeout=5,
+                              kafka_transaction_linger_ms=linger_ms)
+    topic = settings.topic("outgoing")
+    await create_topics(broker.bootstrap, [topic])
+    writer = TransactionalWriter(settings, topic, f"{topic_prefix}w")
+    await writer.start()
+    try:
+        await asyncio.gather(*(writer.write([OutRecord(f"m{i}", b"busy")]) for i in range(5)))
+        assert writer.mails == 5 and writer.transactions < 5  # several sessions at once: shared transactions
+        before = writer.transactions
+
+        async def later(records: list[OutRecord]) -> None:
+            await asyncio.sleep(0.2)
+            await writer.write(records)
+
+        await asyncio.gather(writer.write([OutRecord("a", b"a")]), later([OutRecord("b", b"b")]))
+    finally:
+        await writer.stop()
+    assert writer.transactions - before == transactions
+    assert await committed(broker.bootstrap, topic) == sorted([b"busy"] * 5 + [b"a", b"b"])
+
+
 async def test_after_an_outage_the_writer_recovers_without_waiting_for_traffic(broker, topic_prefix):
     settings = CommonSettings(kafka_bootstrap=broker.bootstrap, topic_prefix=topic_prefix, kafka_ack_timeout=2)
     topic = settings.topic("raw-bounce")
