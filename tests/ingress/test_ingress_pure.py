@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
 from datetime import datetime, timezone
@@ -14,7 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bounceflow.models import MESSAGE_ID_HEADER, DsnRequest
+from bounceflow.settings import CommonSettings
 from bounceflow_ingress.auth_limit import FailureLimiter
+from bounceflow_ingress.publisher import Publisher
 from bounceflow_ingress.dsn_params import (
     DsnParamError,
     MailDsn,
@@ -226,3 +229,50 @@ def test_compose_with_cached_header_classes_gives_the_same_bytes(parts, monkeypa
     monkeypatch.setattr(submission, "_COMPOSE_POLICY", SMTP_POLICY)
     random.seed(7)
     assert ours == compose_mime(**kwargs)
+
+
+class _HeldWriter:
+    """Stands in for a TransactionalWriter: records what it was given, commits when released."""
+
+    def __init__(self) -> None:
+        self.mails: list[list] = []
+        self.release = asyncio.Event()
+
+    async def write(self, records) -> None:
+        self.mails.append(records)
+        await self.release.wait()
+
+
+def _publisher_with_held_writers(n: int) -> tuple[Publisher, list[_HeldWriter]]:
+    publisher = Publisher(CommonSettings(kafka_bootstrap="unused:9092"), writers=n)
+    writers = [_HeldWriter() for _ in range(n)]
+    for lane, writer in zip(publisher._lanes, writers):
+        lane.writer = writer
+    return publisher, writers
+
+
+def _record(i: int):
+    return build_records(Submission(account="a", source="smtp", envelope_from="", track_bounces=True,
+                                    recipients=(RecipientRequest(f"r{i}@example.net"),),
+                                    mime=b"From: x@example.com\r\n\r\nhi\r\n"), "h.test")
+
+
+def test_publisher_sends_concurrent_mails_to_the_busy_writer_and_alternates_when_idle():
+    async def scenario() -> None:
+        publisher, writers = _publisher_with_held_writers(2)
+        for writer in writers:
+            writer.release.set()
+        for i in range(4):  # one at a time: every writer idle, the one idle longest takes it
+            await publisher.publish(_record(i))
+        assert [len(w.mails) for w in writers] == [2, 2]
+        for writer in writers:
+            writer.release.clear()
+            writer.mails.clear()
+        waiting = [asyncio.create_task(publisher.publish(_record(i))) for i in range(10)]
+        await asyncio.sleep(0)
+        assert sorted(len(w.mails) for w in writers) == [0, 10], "concurrent mails share one writer"
+        for writer in writers:
+            writer.release.set()
+        await asyncio.gather(*waiting)
+
+    asyncio.run(scenario())

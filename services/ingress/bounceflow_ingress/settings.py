@@ -48,7 +48,8 @@ class IngressSettings(CommonSettings):
     )
     ingress_kafka_producers: int = Field(
         default=2, ge=1,
-        description="Group-committing transactional writers; messages are spread over them so one "
-        "transaction in flight does not hold up the next.",
+        description="Group-committing transactional writers. A message joins the writer with the most "
+        "messages in flight (few, large transactions under load); one that finds all idle takes the "
+        "writer idle longest, so a lone session does not wait for the last commit's markers.",
     )
     ingress_smtp_timeout: float = Field(default=300.0, description="Idle timeout of an SMTP session, seconds.")
