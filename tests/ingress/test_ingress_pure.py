@@ -276,3 +276,10 @@ def test_publisher_sends_concurrent_mails_to_the_busy_writer_and_alternates_when
         await asyncio.gather(*waiting)
 
     asyncio.run(scenario())
+
+
+def test_combine_shares_the_empty_request_and_keeps_any_parameter():
+    assert combine(MailDsn(), RcptDsn()) == DsnRequest()
+    assert combine(MailDsn(ret="HDRS"), RcptDsn()) == DsnRequest(ret="HDRS")
+    assert combine(MailDsn(), RcptDsn(notify=("NEVER",))) == DsnRequest(notify=["NEVER"])
+    assert combine(MailDsn(envid="E"), RcptDsn(orcpt="rfc822;a@b.c")) == DsnRequest(envid="E", orcpt="rfc822;a@b.c")

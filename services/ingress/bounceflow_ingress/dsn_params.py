@@ -154,8 +154,13 @@ def parse_rcpt_params(options: Iterable[str]) -> RcptDsn:
     return RcptDsn(notify=notify, orcpt=orcpt)
 
 
+_NO_MAIL_DSN, _NO_RCPT_DSN, _NO_DSN = MailDsn(), RcptDsn(), DsnRequest()
+
+
 def combine(mail: MailDsn, rcpt: RcptDsn) -> DsnRequest:
     """The per-recipient DSN request of an SMTP transaction."""
+    if mail == _NO_MAIL_DSN and rcpt == _NO_RCPT_DSN:
+        return _NO_DSN  # the usual case; the model is frozen, so one instance serves every record
     return DsnRequest(
         notify=list(rcpt.notify) if rcpt.notify is not None else None,
         ret=mail.ret,

@@ -105,9 +105,12 @@ def _line_ending(mime: bytes) -> bytes:
     return b"\r\n" if end > 0 and mime[end - 1 : end] == b"\r" else b"\n"
 
 
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
 def _split_header_block(mime: bytes) -> tuple[bytes, bytes]:
     """(header block incl. its last line ending, rest incl. the blank line)."""
-    match = re.search(rb"\r?\n\r?\n", mime)
+    match = _BLANK_LINE.search(mime)
     if match is None:
         return mime, b""
     cut = match.start() + (2 if mime[match.start() : match.start() + 1] == b"\r" else 1)
@@ -116,7 +119,10 @@ def _split_header_block(mime: bytes) -> tuple[bytes, bytes]:
 
 def header_values(mime: bytes, name: str) -> list[str]:
     """All values of header `name` in the message's header block (as email's compat32 parser gives them)."""
-    head = _split_header_block(mime)[0]
+    return _values_in_head(_split_header_block(mime)[0], name)
+
+
+def _values_in_head(head: bytes, name: str) -> list[str]:
     if name.lower().encode() + b":" not in head.lower():
         return []  # the parser names a header by the text before the line's first colon
     values = _simple_header_values(head, name)
@@ -181,8 +187,10 @@ def _drop_header(header_block: bytes, name: str) -> bytes:
 
 def stamp(mime: bytes, message_id: str, message_id_header: str | None) -> bytes:
     """Our id header on top (any copy of it in the input removed); Message-ID when given."""
-    eol = _line_ending(mime)
-    head, rest = _split_header_block(mime)
+    return _stamped(_line_ending(mime), *_split_header_block(mime), message_id, message_id_header)
+
+
+def _stamped(eol: bytes, head: bytes, rest: bytes, message_id: str, message_id_header: str | None) -> bytes:
     head = _drop_header(head, MESSAGE_ID_HEADER)
     added = f"{MESSAGE_ID_HEADER}: {message_id}".encode() + eol
     if message_id_header is not None:
@@ -200,12 +208,14 @@ def build_records(submission: Submission, hostname: str, now: datetime | None = 
     if not submission.recipients:
         raise SubmissionError("recipients", "at least one recipient is required")
     now = now or datetime.now(timezone.utc)
-    missing_message_id = not header_values(submission.mime, "Message-ID")
+    eol = _line_ending(submission.mime)
+    head, rest = _split_header_block(submission.mime)  # once, not once per recipient
+    missing_message_id = not _values_in_head(head, "Message-ID")
     message_id_header = make_message_id_header(hostname) if missing_message_id else None
     records = []
     for recipient in submission.recipients:
         message_id = new_message_id()
-        copy = stamp(submission.mime, message_id, message_id_header)
+        copy = _stamped(eol, head, rest, message_id, message_id_header)
         records.append(
             OutgoingMessage(
                 message_id=message_id,
