@@ -6,11 +6,22 @@ complaints) with `--records` records, then starts the log writer on a fresh
 chDB path and times it from start to the last committed batch. The rows are
 then counted with FINAL and checked against what the mapping promises.
 
+`--service` measures the whole notifier instead: `python -m bounceflow_notifier`
+as its own process (log writer and dispatcher, JSON logs at `--log-level`),
+an account with a bounce webhook to a local `WebhookSink` (as in
+bench/system_bench.py), and two phases on pre-filled topics: `--records`
+delivery results (mostly delivered, as under load), then `--records`
+classified bounces (DSN failures without an envelope: bounce_log and
+failure_log rows, one signed webhook, no forward). Each phase reports the
+process's user+system CPU (/proc/<pid>/stat) per record, until both consumer
+groups committed every record and the sink has every call.
+
 Kafka: `--bootstrap`, else $BOUNCEFLOW_TEST_KAFKA, else a broker of its own
 (tests/kafka_broker.py) in a temp dir.
 
 Usage: python bench/notifier_bench.py [--records 50000] [--batch-size 5000]
                                       [--timeout 300] [--json PATH]
+       python bench/notifier_bench.py --service [--records 4000] [--rate 500] [--log-level WARNING]
 """
 
 from __future__ import annotations
@@ -20,13 +31,14 @@ import asyncio
 import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT / "common", ROOT / "services" / "notifier", ROOT / "tests"):
+for extra in (ROOT / "common", ROOT / "services" / "notifier", ROOT / "devkit", ROOT / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
@@ -141,6 +153,141 @@ async def run(args) -> dict:
             broker.stop()
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def group_committed(settings: NotifierSettings, group: str, topic: str) -> int:
+    """Sum of a consumer group's committed offsets on a (prefixed) topic."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.group(group))
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == settings.topic(topic) and meta.offset > 0)
+
+
+def service_delivery(i: int):
+    """The i-th delivery result of the service bench: 94 % delivered, 4 % deferred, 2 % refused."""
+    message_id, recipient = f"svc-{i:07d}", f"user{i}@domain{i % 50}.test"
+    slot = i % 50
+    if slot < 2:
+        return deferred(message_id, recipient=recipient, account="bench")
+    if slot == 2:
+        return refused(message_id, recipient=recipient, account="bench")
+    return delivery(message_id, recipient=recipient, account="bench")
+
+
+async def produce_all(settings: NotifierSettings, topic: str, values: list[tuple[bytes, bytes]],
+                      rate: float = 0) -> None:
+    """All at once, or `rate` records/s in 20 ms steps (as records arrive under load)."""
+    producer = create_producer(settings, linger_ms=5, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        step = max(1, round(rate / 50)) if rate else len(values)
+        started, pending = time.monotonic(), []
+        for n in range(0, len(values), step):
+            if rate:
+                await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+            pending += [await producer.send(settings.topic(topic), value, key=key) for key, value in values[n:n + step]]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def run_service(args) -> dict:
+    """Both consumers in a `python -m bounceflow_notifier` process: CPU per record, per topic."""
+    import httpx
+
+    from bounceflow.accounts import AccountsFile, write_accounts
+    from bounceflow_devkit.stack import free_port
+    from bounceflow_devkit.webhook_sink import WebhookSink
+    from notifier_notify.notify_records import account, classified
+
+    bootstrap = args.bootstrap or os.environ.get("BOUNCEFLOW_TEST_KAFKA")
+    if not bootstrap:
+        raise SystemExit("--service needs --bootstrap or $BOUNCEFLOW_TEST_KAFKA")
+    workdir = Path(tempfile.mkdtemp(prefix="notifier-svc-bench-"))
+    sink = WebhookSink(port=0)
+    await sink.start()
+    settings = NotifierSettings(kafka_bootstrap=bootstrap, topic_prefix=f"svc{secrets.token_hex(3)}-",
+                                topic_partitions=4)
+    write_accounts(workdir / "accounts.json", AccountsFile(accounts=[account("bench", bounce_url=sink.url("bounces"))]))
+    port = free_port()
+    env = {**os.environ, "BOUNCEFLOW_KAFKA_BOOTSTRAP": bootstrap, "BOUNCEFLOW_TOPIC_PREFIX": settings.topic_prefix,
+           "BOUNCEFLOW_TOPIC_PARTITIONS": "4", "BOUNCEFLOW_ACCOUNTS_FILE": str(workdir / "accounts.json"),
+           "BOUNCEFLOW_CLICKHOUSE_DSN": f"chdb://{workdir / 'clickhouse'}", "BOUNCEFLOW_NOTIFIER_HTTP_PORT": str(port),
+           "BOUNCEFLOW_WEBHOOK_ALLOW_PRIVATE": "true", "BOUNCEFLOW_LOG_LEVEL": args.log_level,
+           # A burst (or a py-spy pause) must not push webhooks to the 30 s retry: measure the first-try path.
+           "BOUNCEFLOW_NOTIFIER_HOST_BACKLOG": str(2 * args.records)}
+    await ensure_topics(settings)
+    results = [(r.message_id.encode(), r.to_bytes()) for r in map(service_delivery, range(args.records))]
+    bounces = [classified("dsn-failure", account_name="bench", envelope_from="", message_id=f"svc-{i:07d}")
+               for i in range(args.records)]
+    bounces = [(b.message_id.encode(), b.to_bytes()) for b in bounces]
+    log_path = workdir / "notifier.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "bounceflow_notifier"], env=env, cwd=workdir,
+                                stdout=log_file, stderr=log_file)
+    out: dict = {"bench": "notifier_service_cpu", "records_per_phase": args.records, "rate": args.rate or "all at once",
+                 "log_level": args.log_level}
+    try:
+        async with httpx.AsyncClient() as client:
+            deadline = time.monotonic() + args.timeout
+            while True:
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise TimeoutError(f"notifier not healthy; see {log_path}")
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # both groups joined and idle
+        idle_from, idle_cpu = time.monotonic(), process_cpu(proc.pid)
+        await asyncio.sleep(3)
+        idle_per_s = (process_cpu(proc.pid) - idle_cpu) / (time.monotonic() - idle_from)
+        out["idle_cpu_ms_per_s"] = round(1000 * idle_per_s, 2)
+        calls = 0
+        # The account has no failure webhook (as in the system bench): refusals make no call.
+        for topic, values, webhooks in (("delivery-result", results, 0), ("classified-bounce", bounces, args.records)):
+            calls += webhooks
+            spy = None
+            if args.profile:
+                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(proc.pid),
+                                        "-r", "250", "--gil", "-f", "raw", "-o", f"{args.profile}-{topic}.txt"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            started, cpu = time.monotonic(), process_cpu(proc.pid)
+            await produce_all(settings, topic, values, args.rate)
+            await sink.wait_for(calls, timeout=args.timeout)
+            deadline = started + args.timeout
+            while not (await group_committed(settings, settings.notifier_log_group, topic) >= args.records
+                       and await group_committed(settings, settings.notifier_notify_group, topic) >= args.records):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise TimeoutError(f"{topic} not done; see {log_path}")
+                await asyncio.sleep(0.05)
+            elapsed, used = time.monotonic() - started, process_cpu(proc.pid) - cpu
+            if spy is not None:
+                spy.send_signal(subprocess.signal.SIGINT)
+                spy.wait(30)
+            out[topic] = {"seconds": round(elapsed, 2), "cpu_seconds": round(used, 3),
+                          "cpu_ms_per_record": round(1000 * used / args.records, 4),
+                          "cpu_ms_per_record_less_idle": round(1000 * (used - idle_per_s * elapsed) / args.records, 4)}
+        out["webhook_calls"] = len(sink.calls)
+        out["note"] = ("CPU of the notifier process from the start of each phase's produce until both groups "
+                       "committed every record and the sink had every call")
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        await sink.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="Kafka bootstrap (default: $BOUNCEFLOW_TEST_KAFKA or own broker)")
@@ -148,8 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
     parser.add_argument("--json", help="also write the result to this file")
+    parser.add_argument("--service", action="store_true",
+                        help="measure the whole notifier process: CPU per delivery result and per bounce")
+    parser.add_argument("--log-level", default="WARNING", help="--service: the notifier's log level")
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="--service: py-spy each phase into PREFIX-<topic>.txt (raw stacks; CPU figures then include its pauses)")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="--service: produce this many records/s (default: all before the notifier reads)")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args))
+    result = asyncio.run(run_service(args) if args.service else run(args))
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
