@@ -14,8 +14,9 @@ succeed later (SSRF, a 5xx from the customer's MX) dead-letter at once.
 from __future__ import annotations
 
 import base64
+import functools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -78,11 +79,13 @@ class Plan:
     skipped: list[str] = field(default_factory=list)
 
 
-def _webhook(kind: NotificationKind, event_id: str, account: Account, payload: dict, message_id: str | None) -> Notification | None:
+def _webhook(kind: NotificationKind, event_id: str, account: Account, payload: Callable[[], dict],
+             message_id: str | None) -> Notification | None:
+    """The webhook call of `kind`, or None when the account has none; `payload()` only runs for a configured hook."""
     hook = account.bounce_webhook if kind == "bounce-webhook" else account.failure_webhook
     if hook is None:
         return None
-    body, content_type = webhooks.encode_body(payload, hook.format)
+    body, content_type = webhooks.encode_body(payload(), hook.format)
     return Notification(webhooks.webhook_event_id(event_id, kind), kind, account.name, hook.url,
                         message_id, body, content_type)
 
@@ -93,7 +96,8 @@ def plan_result(result: DeliveryResult, account: Account | None) -> Plan:
         return Plan()
     if account is None:
         return Plan(skipped=[f"unknown account {result.account!r}"])
-    hook = _webhook("failure-webhook", result.event_id, account, webhooks.refusal_payload(result), result.message_id)
+    hook = _webhook("failure-webhook", result.event_id, account, lambda: webhooks.refusal_payload(result),
+                    result.message_id)
     return Plan([hook] if hook else [], [] if hook else ["no failure webhook"])
 
 
@@ -103,12 +107,12 @@ def plan_bounce(bounce: ClassifiedBounce, account: Account | None) -> Plan:
         why = f"unknown account {bounce.account!r}" if bounce.account else "bounce not linked to an account"
         return Plan(skipped=[why])
     plan = Plan()
-    mime = webhooks.decode_mime(bounce.mime_b64)  # once for both webhooks
-    steps = [_webhook("bounce-webhook", bounce.event_id, account, webhooks.bounce_payload(bounce, mime),
+    mime = functools.cache(lambda: webhooks.decode_mime(bounce.mime_b64))  # at most once, for both webhooks
+    steps = [_webhook("bounce-webhook", bounce.event_id, account, lambda: webhooks.bounce_payload(bounce, mime()),
                       bounce.message_id)]
     if bounce.classification.category == "dsn-failure":
         steps.append(_webhook("failure-webhook", bounce.event_id, account,
-                              webhooks.dsn_failure_payload(bounce, mime), bounce.message_id))
+                              lambda: webhooks.dsn_failure_payload(bounce, mime()), bounce.message_id))
     plan.notifications.extend(n for n in steps if n is not None)
     decision = decide_forward(bounce, account)
     if decision.forward:
