@@ -144,6 +144,36 @@ def test_signature_verifies_with_the_reference_library():
         ReferenceWebhook(secret).verify(body + b" ", headers)
 
 
+@pytest.mark.parametrize("secret", [
+    "whsec_" + base64.b64encode(bytes(range(32))).decode(),
+    base64.b64encode(b"no prefix, padded").decode(),
+    base64.b64encode(b"no prefix, unpadded!").decode().rstrip("="),
+])
+@pytest.mark.parametrize("body", [b"{}", rb'{"mime":"Gr\u00fc\u00dfe"}', "{\"mime\":\"Grüße \u2028 \ufffd 😀\"}".encode(),
+                                  b"id=m1&mime=a%3Db%26c"])
+def test_signature_is_the_reference_librarys(secret, body):
+    moment = datetime(2025, 3, 10, 12, 0, 0, 999999, tzinfo=timezone.utc)
+    headers = webhooks.signed_headers(secret, "rb-1:bounce-webhook", moment, body, "application/json")
+    assert headers["webhook-timestamp"] == str(int(moment.timestamp()))
+    assert headers["webhook-signature"] == ReferenceWebhook(secret).sign("rb-1:bounce-webhook", moment, body.decode())
+
+
+def test_json_body_is_compact_utf8_json_as_json_dumps_writes_it():
+    bounce = classified("dsn-failure")
+    mime = "Grüße\r\n\u2028\x00\x1f\x7f \"q\" \\ </script> \ufffd 😀"
+    for payload in (webhooks.bounce_payload(bounce, mime), webhooks.dsn_failure_payload(bounce, mime),
+                    webhooks.refusal_payload(refusal()), {"big": 10 ** 20, "none": None, "flag": False}):
+        body, _ = webhooks.encode_body(payload, "json")
+        assert body == json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_payloads_are_built_only_for_configured_webhooks(monkeypatch):
+    built = []
+    monkeypatch.setattr(webhooks, "dsn_failure_payload", lambda *a: built.append("failure") or {})
+    plan = plan_bounce(classified("dsn-failure", envelope_from=""), account(bounce_url="https://h.example/b"))
+    assert [n.kind for n in plan.notifications] == ["bounce-webhook"] and built == []
+
+
 def test_plans():
     acct = account(bounce_url="https://h.example/b", failure_url="https://h.example/f")
     dsn = plan_bounce(classified("dsn-failure"), acct)

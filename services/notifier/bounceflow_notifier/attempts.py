@@ -11,6 +11,7 @@ retried later, so a dead endpoint cannot tie up the dispatcher.
 from __future__ import annotations
 
 import asyncio
+import functools
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,6 +35,13 @@ class AttemptResult:
     error: str | None = None
     permanent: bool = False
     target: str | None = None
+
+
+@functools.lru_cache(maxsize=1024)
+def _endpoint(url: str) -> tuple[str, str]:
+    """(gate key `scheme://host:port`, netloc) of a webhook URL; parsed once per URL."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}", parts.netloc
 
 
 class HostGate:
@@ -99,10 +107,10 @@ class Attempts:
         check = await check_url(hook.url, self._settings.webhook_allow_private)
         if not check.ok:
             return AttemptResult(False, check.reason, check.permanent, hook.url)
-        parts = urllib.parse.urlsplit(hook.url)
-        gate = self._gate(f"{parts.scheme}://{parts.netloc.lower()}")
+        gate_key, netloc = _endpoint(hook.url)
+        gate = self._gate(gate_key)
         if gate.full():
-            return AttemptResult(False, f"endpoint {parts.netloc} has {gate.waiting} attempts queued", False, hook.url)
+            return AttemptResult(False, f"endpoint {netloc} has {gate.waiting} attempts queued", False, hook.url)
         async with gate:
             headers = webhooks.signed_headers(hook.secret.get_secret_value(), n.event_id,
                                               datetime.now(timezone.utc), n.payload,

@@ -13,6 +13,7 @@ connect, so a DNS answer that changes in between (rebinding) is not caught.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import urllib.parse
@@ -48,6 +49,7 @@ def address_refusal(address: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked at every attempt
 def url_refusal(url: str) -> tuple[str | None, str | None]:
     """(host, None) for a usable http(s) URL, or (None, why not)."""
     parts = urllib.parse.urlsplit(url)
