@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from bounceflow.models import MESSAGE_ID_HEADER, DsnRequest
@@ -130,6 +131,17 @@ async def test_pipelining_and_two_transactions_in_one_session(ingress, logins):
     assert (await client.data(b"From: info@example.com\r\n\r\ntwo\r\n"))[0] == 250
     await client.close()
     assert sorted(r.recipient for r in await ingress.records()) == ["a@example.net", "b@example.net", "c@example.net"]
+
+
+async def test_replies_to_a_pipelined_group_come_back_in_one_write(ingress, logins):
+    client = await ingress.smtp(logins["acme"])
+    client.writer.write(b"MAIL FROM:<info@example.com>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<bad@>\r\nDATA\r\n")
+    replies = (await asyncio.wait_for(client.reader.read(65536), 10)).decode().splitlines()
+    assert [r[:3] for r in replies] == ["250", "250", "553", "354"]
+    client.writer.write(b"From: info@example.com\r\n\r\none\r\n.\r\n")
+    assert (await client.reply())[0] == 250
+    await client.close()
+    assert [r.recipient for r in await ingress.records()] == ["a@example.net"]
 
 
 async def test_ehlo_advertises_the_extensions(ingress):

@@ -11,7 +11,8 @@ aiosmtpd's.
 
 It also adds the enhanced status code (RFC 2034) to aiosmtpd's own replies
 that lack one, and decides per connection whether AUTH may be used without
-TLS (only from loopback, and only when the setting allows it).
+TLS (only from loopback, and only when the setting allows it). Replies to
+pipelined commands go out together in one write (`PipelinedReplies`, RFC 2920).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import re
 from aiosmtpd.smtp import SMTP
 
 from bounceflow.smtp_addresses import FastAddressParsing
+from bounceflow.smtp_replies import PipelinedReplies
 from bounceflow_ingress.dsn_params import MAIL_KEYWORDS, RCPT_KEYWORDS
 
 # Class-level defaults for aiosmtpd's replies without an enhanced code.
@@ -78,7 +80,7 @@ def is_loopback(peer) -> bool:
         return False
 
 
-class DsnSMTP(FastAddressParsing, SMTP):
+class DsnSMTP(FastAddressParsing, PipelinedReplies, SMTP):
     """`SMTP` with RFC 3461 parameters passed through, case preserved."""
 
     def __init__(self, handler, *, auth_plaintext_loopback: bool = False, **kwargs) -> None:
