@@ -127,10 +127,12 @@ class TransactionalWriter:
         last_batch = 0
         while True:
             batch = [await self._queue.get()]
-            if linger and last_batch > 1 and self._queue.empty():
+            if linger and last_batch > 1 and self._queue.qsize() < MAX_MAILS_PER_TRANSACTION:
                 # Several sessions are sending: wait a moment for their mails. Each
                 # transaction costs the broker several log writes plus a marker per
-                # partition, whatever its size. A lone session never waits.
+                # partition, whatever its size; and right after a commit the
+                # coordinator would answer CONCURRENT_TRANSACTIONS (a retried request)
+                # until its markers are written. A lone session never waits.
                 await asyncio.sleep(linger)
             while not self._queue.empty() and len(batch) < MAX_MAILS_PER_TRANSACTION:
                 batch.append(self._queue.get_nowait())
