@@ -22,14 +22,22 @@ SIG_LENGTH = 10  # 50 bits of HMAC; enough against guessing at SMTP speed.
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower-case
 
 
+_B32_TO_ID = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ID_ALPHABET.encode())
+
+
 def new_message_id() -> str:
     """A 26-char, lower-case, time-ordered id (ULID layout) usable in a local part."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_ID_ALPHABET[digit])
-    return "".join(reversed(chars))
+    return encode_id((int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+def encode_id(value: int) -> str:
+    """A 128-bit value as 26 Crockford base32 digits, most significant first.
+
+    26 digits hold 130 bits: the value shifted left by 6 fills 17 bytes with two
+    zero bits in front, which base64's C encoder turns into the same digits (in
+    its alphabet) that repeated divmod by 32 would give, several times faster.
+    """
+    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_B32_TO_ID).decode()
 
 
 def _sign(message_id: str, secret: str) -> str:

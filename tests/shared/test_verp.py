@@ -2,7 +2,10 @@
 
 import pytest
 
-from bounceflow.verp import SIG_LENGTH, VerpCodec, new_message_id
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bounceflow.verp import SIG_LENGTH, VerpCodec, encode_id, new_message_id
 
 DOMAINS = ["bounces.localhost", "bounces.example.net"]
 
@@ -62,3 +65,24 @@ def test_codec_needs_a_secret_and_a_usable_id():
         VerpCodec([])
     with pytest.raises(ValueError):
         VerpCodec(["s"]).address("a.b", "bounces.localhost")
+
+
+def _divmod_digits(value: int) -> str:
+    """The plain definition: 26 base-32 digits by repeated division."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    digits = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        digits.append(alphabet[digit])
+    return "".join(reversed(digits))
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_encode_id_gives_the_digits_of_repeated_division(value):
+    assert encode_id(value) == _divmod_digits(value)
+
+
+def test_encode_id_at_the_edges():
+    assert encode_id(0) == "0" * 26
+    assert encode_id(2**128 - 1) == "7" + "z" * 25
+    assert encode_id(31) == "0" * 25 + "z"
