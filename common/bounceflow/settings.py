@@ -60,15 +60,16 @@ class CommonSettings(BaseSettings):
         "mail's 250 waits at most this much longer. 0: never wait.",
     )
     kafka_fetch_min_bytes: int = Field(
-        default=32 * 1024,
+        default=16 * 1024,
         description="A consumer's fetch returns once this many bytes are waiting (or after "
         "`kafka_fetch_max_wait_ms`): under load, fewer and larger fetches, which costs the broker "
         "and the services less CPU than one fetch per record.",
     )
     kafka_fetch_max_wait_ms: int = Field(
-        default=20,
-        description="How long the broker holds a fetch that has less than `kafka_fetch_min_bytes` "
-        "(the most a record waits at each hop when traffic is light).",
+        default=100,
+        description="How long the broker holds a fetch that has less than `kafka_fetch_min_bytes`: "
+        "the most a record waits at each hop when traffic is light, and, when idle, one fetch "
+        "round trip per consumer this often.",
     )
     accounts_file: str = Field(
         default="var/accounts.json", description="Path of the accounts file (JSON)."
