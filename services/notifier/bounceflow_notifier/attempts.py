@@ -3,28 +3,35 @@
 The webhook URL and secret are looked up in the account at each attempt,
 so a customer who fixes their endpoint (and replays the dead letters)
 reaches the new one, and secrets never travel through Kafka. Attempts to
-one host share a `HostGate`: a few in flight, a bounded queue behind them,
-and beyond that the attempt is not made at all but counted as failed and
-retried later, so a dead endpoint cannot tie up the dispatcher.
+one host share a `HostGate` (`host_gate.py`): a few in flight, a line behind
+them that is bounded only while the host is failing or behind; an event the
+gate turns away is not attempted but counted as failed and retried later, so
+a dead endpoint cannot tie up the dispatcher while a healthy one gets a burst
+on the first try.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import aiohttp
+from prometheus_client import Counter
 
 from bounceflow.accounts import AccountStore
 
 from bounceflow_notifier import webhooks
 from bounceflow_notifier.forwarding import Forwarder
+from bounceflow_notifier.host_gate import HostGate, Turn
 from bounceflow_notifier.notifications import Notification
 from bounceflow_notifier.settings import NotifierSettings
 from bounceflow_notifier.ssrf import check_url
+
+
+SPILLS = Counter("bounceflow_notifier_host_spills_total",
+                 "Events sent to notification-retry untried, by why the host gate turned them away", ["why"])
 
 
 @dataclass(frozen=True)
@@ -42,29 +49,6 @@ def _endpoint(url: str) -> tuple[str, str]:
     """(gate key `scheme://host:port`, netloc) of a webhook URL; parsed once per URL."""
     parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.lower()}", parts.netloc
-
-
-class HostGate:
-    """At most `limit` attempts in flight to one host, at most `backlog` waiting."""
-
-    def __init__(self, limit: int, backlog: int) -> None:
-        self._semaphore = asyncio.Semaphore(limit)
-        self._backlog = backlog
-        self.waiting = 0
-
-    def full(self) -> bool:
-        return self._semaphore.locked() and self.waiting >= self._backlog
-
-    async def __aenter__(self) -> "HostGate":
-        self.waiting += 1
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._semaphore.release()
 
 
 class Attempts:
@@ -88,8 +72,20 @@ class Attempts:
         gate = self._gates.get(key)
         if gate is None:
             gate = self._gates[key] = HostGate(self._settings.notifier_host_concurrency,
-                                               self._settings.notifier_host_backlog)
+                                               self._settings.notifier_host_backlog,
+                                               self._settings.notifier_host_queue_wait)
         return gate
+
+    async def _turn(self, gate: HostGate, where: str) -> str | None:
+        """Wait for a turn at the host; None to go, else why the event is not attempted."""
+        turn = await gate.enter()
+        if turn is Turn.GO:
+            return None
+        SPILLS.labels(turn.value).inc()
+        if turn is Turn.WAITED:
+            return f"{where} did not take it within {self._settings.notifier_host_queue_wait:g} s in line"
+        state = "failing" if gate.health.failing else "behind"
+        return f"{where} is {state}; {gate.waiting} attempts queued"
 
     async def attempt(self, notification: Notification) -> AttemptResult:
         """One try; never raises for the endpoint's faults."""
@@ -109,21 +105,32 @@ class Attempts:
             return AttemptResult(False, check.reason, check.permanent, hook.url)
         gate_key, netloc = _endpoint(hook.url)
         gate = self._gate(gate_key)
-        if gate.full():
-            return AttemptResult(False, f"endpoint {netloc} has {gate.waiting} attempts queued", False, hook.url)
-        async with gate:
+        refused = await self._turn(gate, f"endpoint {netloc}")
+        if refused:
+            return AttemptResult(False, refused, False, hook.url)
+        ok = None
+        try:
             headers = webhooks.signed_headers(hook.secret.get_secret_value(), n.event_id,
                                               datetime.now(timezone.utc), n.payload,
                                               n.content_type or webhooks.JSON_TYPE)
             if self._session is None:
                 self._session = webhooks.http_session()
             result = await webhooks.post(self._session, hook.url, n.payload, headers, self._settings.webhook_timeout)
+            ok = result.ok
+        finally:
+            gate.leave(ok)
         return AttemptResult(result.ok, result.error, False, hook.url)
 
     async def _forward(self, n: Notification) -> AttemptResult:
         gate = self._gate(self._forwarder.route_key(n.target))
-        if gate.full():
-            return AttemptResult(False, f"forward route for {n.target} has {gate.waiting} attempts queued", False, n.target)
-        async with gate:
+        refused = await self._turn(gate, f"forward route for {n.target}")
+        if refused:
+            return AttemptResult(False, refused, False, n.target)
+        ok = None
+        try:
             result = await self._forwarder.send(n.target, n.payload)
+            # A definite refusal (5xx) is an answer: the host works, this recipient does not.
+            ok = result.ok or result.permanent
+        finally:
+            gate.leave(ok)
         return AttemptResult(result.ok, result.error, result.permanent, n.target)

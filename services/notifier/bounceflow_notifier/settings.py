@@ -110,11 +110,22 @@ class NotifierSettings(CommonSettings):
     )
     notifier_host_backlog: int = Field(
         default=200, ge=0,
-        description="Attempts that may wait for one busy host; beyond that an event goes straight "
-        "to `notification-retry`, so a dead endpoint cannot use up the dispatcher.",
+        description="Attempts that may wait for a host that is failing (its last attempt failed) or "
+        "behind (an event waited `notifier_host_queue_wait` in its line); beyond that an event goes "
+        "straight to `notification-retry`, so a dead endpoint cannot use up the dispatcher. A healthy "
+        "host's line is bounded only by `notifier_max_in_flight`.",
+    )
+    notifier_host_queue_wait: float = Field(
+        default=30.0, gt=0,
+        description="Seconds an event may wait in one host's line before it goes to "
+        "`notification-retry` untried and the host counts as behind; bounds how long a slow but "
+        "answering host holds the dispatcher's records (and the records of other hosts behind them).",
     )
     notifier_max_in_flight: int = Field(
-        default=1000, ge=1, description="Records the dispatcher works on at once (all topics)."
+        default=1000, ge=1,
+        description="Records the dispatcher works on at once (all topics); at this bound it stops "
+        "fetching. Also the most one healthy host's line can hold (retries held until due are "
+        "bounded by `notifier_retry_max_held` instead).",
     )
     notifier_retry_max_held: int = Field(
         default=10000, ge=1,
