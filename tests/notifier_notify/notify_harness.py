@@ -10,7 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bounceflow.accounts import AccountsFile, AccountStore, write_accounts
 from bounceflow.kafka import create_producer, ensure_topics
-from bounceflow.models import DeadLetter
+from bounceflow.models import DeadLetter, PendingNotification
 from bounceflow_notifier.dispatcher import NotificationDispatcher
 from bounceflow_notifier.replay import topic_partitions
 from bounceflow_notifier.settings import NotifierSettings
@@ -80,9 +80,9 @@ async def wait_settled(settings: NotifierSettings, topic: str, count: int, timeo
     await until(check, timeout, f"{count} records of {topic} settled")
 
 
-async def dead_letters(settings: NotifierSettings) -> list[DeadLetter]:
-    """Everything on the (prefixed) dead-letter topic so far."""
-    topic = settings.topic("notification-dead-letter")
+async def topic_records(settings: NotifierSettings, topic: str, model):
+    """Everything on a (prefixed) topic so far, decoded with `model`."""
+    topic = settings.topic(topic)
     tps = await topic_partitions(settings.kafka_bootstrap, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -90,11 +90,21 @@ async def dead_letters(settings: NotifierSettings) -> list[DeadLetter]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        letters = []
+        found = []
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 for records in (await consumer.getmany(tp, timeout_ms=500)).values():
-                    letters.extend(DeadLetter.from_bytes(r.value) for r in records)
-        return letters
+                    found.extend(model.from_bytes(r.value) for r in records)
+        return found
     finally:
         await consumer.stop()
+
+
+async def dead_letters(settings: NotifierSettings) -> list[DeadLetter]:
+    """Everything on the (prefixed) dead-letter topic so far."""
+    return await topic_records(settings, "notification-dead-letter", DeadLetter)
+
+
+async def retries(settings: NotifierSettings) -> list[PendingNotification]:
+    """Everything on the (prefixed) retry topic so far."""
+    return await topic_records(settings, "notification-retry", PendingNotification)
