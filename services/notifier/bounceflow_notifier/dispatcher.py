@@ -10,10 +10,13 @@ survives a restart), the last failure a `DeadLetter` on
 notifications succeeded or their retry/dead-letter records were acknowledged,
 and never past an earlier record still in flight.
 
-Records are worked on concurrently (bounded), attempts to one host are
-bounded by a `HostGate`, and a retry record that is not due yet is held in
-memory (bounded, else its partitions pause) instead of blocking the records
-behind it: a slow or dead endpoint of one account never holds up another's.
+Records are worked on concurrently (at most `notifier_max_in_flight`; the
+fetch loop waits for a free slot), attempts to one host go through its
+`HostGate` (`host_gate.py`: a healthy host's events wait in line, a failing
+or lagging host's beyond the backlog go to retry untried), and a retry
+record that is not due yet is held in memory (bounded, else its partitions
+pause) instead of blocking the records behind it: a slow or dead endpoint of
+one account holds up another's for a bounded time only.
 """
 
 from __future__ import annotations
