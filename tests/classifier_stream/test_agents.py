@@ -224,3 +224,40 @@ async def test_expiry_deletes_only_entries_older_than_the_cutoff(harness):
     assert await tables.expire(harness.agents.table, now - timedelta(hours=1)) == 1
     assert tables.lookup(harness.agents.table, old) is None
     assert tables.lookup(harness.agents.table, fresh).message_id == fresh
+
+
+class _Consumer:
+    def __init__(self, highwater: int | None) -> None:
+        self._highwater = highwater
+
+    def highwater(self, tp: TP) -> int | None:
+        return self._highwater
+
+
+class _App:
+    def __init__(self, highwater: int | None) -> None:
+        self.consumer = _Consumer(highwater)
+
+
+class _Outgoing:
+    topics = ("outgoing",)
+
+    def get_topic_name(self) -> str:
+        return "outgoing"
+
+
+@pytest.mark.parametrize(
+    ("processed", "highwater", "behind"),
+    [
+        (None, 10, False),  # nothing read yet: unknown counts as not behind
+        (9, 10, False),  # offset 9 was the last record: caught up
+        (8, 10, False),  # offset 9 is the commit marker of the transaction that wrote 8
+        (7, 10, True),  # a record (8) is still waiting
+        (3, None, False),  # no broker metadata
+    ],
+)
+def test_outgoing_progress_treats_a_trailing_commit_marker_as_caught_up(processed, highwater, behind):
+    progress = agents.OutgoingProgress(_App(highwater), _Outgoing())
+    if processed is not None:
+        progress.processed(0, processed)
+    assert progress.behind(0) is behind

@@ -215,7 +215,11 @@ class OutgoingProgress:
         """True when records of this partition were read but more are waiting.
 
         Unknown (nothing read since start, no broker metadata) counts as not
-        behind: the bounce then takes the raw-bounce-retry path.
+        behind: the bounce then takes the raw-bounce-retry path. `outgoing` is
+        written in transactions, so the partition's last offset is usually a
+        commit marker, which a read_committed consumer never receives: one
+        offset short of the end counts as caught up (were it a record after
+        all, the bounce takes the retry path, which is only slower).
         """
         done = self._next.get(partition)
         if done is None or self._topic is None:
@@ -224,7 +228,7 @@ class OutgoingProgress:
             end = self._app.consumer.highwater(TP(self._topic, partition))
         except Exception:  # consumer not started (unit tests) or partition not assigned
             return False
-        return end is not None and done < end
+        return end is not None and done < end - 1
 
 
 class _Emitter:
