@@ -107,9 +107,13 @@ class LoadSmtpClient:
 
     async def reply(self) -> tuple[int, str]:
         """(code, text); a multi-line reply's lines joined by newlines."""
+        async with asyncio.timeout(self._timeout):
+            return await self._reply()
+
+    async def _reply(self) -> tuple[int, str]:
         lines = []
         while True:
-            line = await asyncio.wait_for(self._reader.readline(), self._timeout)
+            line = await self._reader.readline()
             if not line.endswith(b"\n"):
                 raise ConnectionError("connection closed by the server")
             text = line.decode("utf-8", "replace").rstrip("\r\n")
@@ -123,14 +127,19 @@ class LoadSmtpClient:
 
     async def send(self, mail: Mail) -> int:
         """Deliver `mail`; returns how many recipients were refused (raises if all were)."""
+        async with asyncio.timeout(self._timeout):  # one timer per mail, not one per reply
+            return await self._send(mail)
+
+    async def _send(self, mail: Mail) -> int:
         commands = [f"MAIL FROM:<{mail.sender}>", *(f"RCPT TO:<{r}>" for r in mail.recipients), "DATA"]
         if self.pipelining:
             self._writer.write("".join(c + "\r\n" for c in commands).encode())
-            replies = [await self.reply() for _ in commands]
+            replies = [await self._reply() for _ in commands]
         else:
             replies = []
             for command in commands:
-                replies.append(await self.command(command))
+                self._writer.write(command.encode() + b"\r\n")
+                replies.append(await self._reply())
                 if replies[-1][0] >= 400 and command.startswith("MAIL"):
                     break
         mail_reply, rcpt_replies, data_reply = replies[0], replies[1:len(commands) - 1], replies[-1]
@@ -140,7 +149,7 @@ class LoadSmtpClient:
             worst = next((r for r in replies if r[0] >= 300 and r[0] != 354), data_reply)
             raise SmtpLoadError(f"{worst[0]} {worst[1]}")
         self._writer.write(_dot_stuffed(mail.data) + b".\r\n")
-        code, text = await self.reply()
+        code, text = await self._reply()
         if code >= 300:
             raise SmtpLoadError(f"{code} {text}")
         return refused
@@ -148,8 +157,9 @@ class LoadSmtpClient:
     async def _abandon(self, data_reply: tuple[int, str]) -> None:
         if data_reply[0] == 354:  # the server is waiting for a message: send an empty one
             self._writer.write(b".\r\n")
-            await self.reply()
-        await self.command("RSET")
+            await self._reply()
+        self._writer.write(b"RSET\r\n")
+        await self._reply()
 
     async def quit(self) -> None:
         try:
@@ -170,10 +180,11 @@ class LoadSmtpClient:
 
 def _dot_stuffed(data: bytes) -> bytes:
     """CRLF line ends, a final CRLF, and a second dot before every line that starts with one."""
-    data = _BARE_LF.sub(b"\r\n", data)
+    if data.count(b"\n") != data.count(b"\r\n"):  # the regular expressions only when needed
+        data = _BARE_LF.sub(b"\r\n", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    return _LEADING_DOT.sub(b"..", data)
+    return _LEADING_DOT.sub(b"..", data) if data.startswith(b".") or b"\n." in data else data
 
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
