@@ -127,12 +127,51 @@ def write_accounts(path: str | Path, accounts: AccountsFile) -> None:
     os.replace(tmp, path)
 
 
+class VerifiedLogins:
+    """Recently verified SMTP logins, so that every new connection of a busy client
+    does not pay for scrypt again (~50 ms of CPU; a sending MTA opens dozens).
+
+    Like Dovecot's auth cache: after a successful check it keeps, per username,
+    the stored hash it was checked against and an HMAC of the password under a
+    key that lives only in this process (never the password). A later login
+    with the same password against the same stored hash within `ttl` seconds
+    is accepted without scrypt; anything else (another password, a changed
+    hash, an expired entry) goes through scrypt again. Failures are never kept.
+    """
+
+    def __init__(self, ttl: float = 600.0, clock=time.monotonic, max_entries: int = 10_000) -> None:
+        self._ttl, self._clock, self._max = ttl, clock, max_entries
+        self._key = secrets.token_bytes(32)
+        self._entries: dict[str, tuple[str, bytes, float]] = {}
+
+    def _mac(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
+
+    def check(self, username: str, password: str, stored: str) -> bool:
+        """True when this exact login was verified against `stored` within the TTL."""
+        entry = self._entries.get(username)
+        if entry is None:
+            return False
+        entry_stored, mac, verified_at = entry
+        if entry_stored != stored or self._clock() - verified_at > self._ttl:
+            del self._entries[username]
+            return False
+        return hmac.compare_digest(mac, self._mac(password))
+
+    def remember(self, username: str, password: str, stored: str) -> None:
+        if len(self._entries) >= self._max:
+            self._entries.clear()  # a crude bound; entries are cheap to rebuild
+        self._entries[username] = (stored, self._mac(password), self._clock())
+
+
 class AccountStore:
     """Lookups by SMTP login, API key and name; re-reads the file when it changes."""
 
-    def __init__(self, path: str | Path, check_interval: float = 1.0) -> None:
+    def __init__(self, path: str | Path, check_interval: float = 1.0,
+                 verified_logins: VerifiedLogins | None = None) -> None:
         self._path = Path(path)
         self._check_interval = check_interval
+        self._verified = verified_logins if verified_logins is not None else VerifiedLogins()
         self._checked_at = 0.0
         self._mtime: float | None = None
         self._by_name: dict[str, Account] = {}
@@ -164,7 +203,13 @@ class AccountStore:
         account = self._by_login.get(username)
         if account is None or not account.smtp_password_hash:
             return None
-        return account if verify_password(password, account.smtp_password_hash) else None
+        stored = account.smtp_password_hash
+        if self._verified.check(username, password, stored):
+            return account
+        if not verify_password(password, stored):
+            return None
+        self._verified.remember(username, password, stored)
+        return account
 
     def authenticate_api_key(self, api_key: str) -> Account | None:
         """The account owning `api_key`, else None."""

@@ -4,8 +4,9 @@ import json
 import os
 import stat
 
+import bounceflow.accounts as accounts_module
 from bounceflow.accounts import (
-    Account, AccountsFile, AccountStore, Webhook, ensure_dev_account, hash_api_key,
+    Account, AccountsFile, AccountStore, VerifiedLogins, Webhook, ensure_dev_account, hash_api_key,
     hash_password, new_webhook_secret, read_accounts, verify_password, write_accounts,
 )
 
@@ -60,3 +61,60 @@ def test_allowed_sender_domains():
     assert not account.may_send_as("info@badexample.com")
     assert account.may_send_as("")  # <> is always allowed
     assert Account(name="b").may_send_as("anyone@anywhere.test")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _counting_scrypt(monkeypatch) -> list[int]:
+    calls = [0]
+    real = accounts_module.hashlib.scrypt
+
+    def scrypt(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accounts_module.hashlib, "scrypt", scrypt)
+    return calls
+
+
+def test_a_verified_login_is_not_hashed_again_until_the_ttl_ends(tmp_path, monkeypatch):
+    path = tmp_path / "accounts.json"
+    write_accounts(path, AccountsFile(accounts=[Account(name="a", smtp_username="a", smtp_password_hash=hash_password("pw"))]))
+    clock = _Clock()
+    store = AccountStore(path, verified_logins=VerifiedLogins(ttl=60, clock=clock))
+    scrypt = _counting_scrypt(monkeypatch)
+    assert store.authenticate_smtp("a", "pw").name == "a"
+    assert store.authenticate_smtp("a", "pw").name == "a"
+    assert scrypt[0] == 1  # the second connection's login was answered from the cache
+    assert store.authenticate_smtp("a", "wrong") is None  # a cached login admits only its own password
+    assert scrypt[0] == 2
+    assert store.authenticate_smtp("a", "wrong") is None  # failures are never cached
+    assert scrypt[0] == 3
+    clock.now += 61
+    assert store.authenticate_smtp("a", "pw").name == "a"
+    assert scrypt[0] == 4  # expired: checked again
+
+
+def test_a_changed_password_invalidates_the_verified_login(tmp_path):
+    path = tmp_path / "accounts.json"
+    write_accounts(path, AccountsFile(accounts=[Account(name="a", smtp_username="a", smtp_password_hash=hash_password("old"))]))
+    store = AccountStore(path, check_interval=0)
+    assert store.authenticate_smtp("a", "old").name == "a"
+    write_accounts(path, AccountsFile(accounts=[Account(name="a", smtp_username="a", smtp_password_hash=hash_password("new"))]))
+    os.utime(path, (1, 1))
+    assert store.authenticate_smtp("a", "old") is None
+    assert store.authenticate_smtp("a", "new").name == "a"
+
+
+def test_the_cache_keeps_no_password():
+    verified = VerifiedLogins()
+    verified.remember("a", "correct horse battery", "scrypt$x$y")
+    assert b"correct horse battery" not in repr(verified._entries).encode()
+    assert verified.check("a", "correct horse battery", "scrypt$x$y")
+    assert not verified.check("a", "correct horse battery", "scrypt$other$hash")
