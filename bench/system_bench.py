@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bounces", type=int, default=8000, help="phase 2 bounces")
     parser.add_argument("--latency-rate", type=float, default=200.0, help="phase 3 offered bounces/s")
     parser.add_argument("--latency-bounces", type=int, default=2000, help="phase 3 bounces")
-    parser.add_argument("--connections", type=int, default=20, help="SMTP sessions of the load generator (phases 1, 2)")
+    parser.add_argument("--connections", type=int, default=50,
+                        help="SMTP sessions of the load generator (phases 1, 2), as a fleet of sending MTAs opens")
     parser.add_argument("--warmup", type=int, default=1000,
                         help="messages (and half as many bounces) through the system before measuring")
     parser.add_argument("--phases", type=lambda text: set(text.split(",")), default={"injection", "bounces", "latency"},
