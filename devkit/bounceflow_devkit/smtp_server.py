@@ -30,6 +30,7 @@ from typing import Awaitable, Callable
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bounceflow.smtp_addresses import FastAddressParsing
+from bounceflow.smtp_data import FastDataReading
 from bounceflow.smtp_replies import PipelinedReplies
 from bounceflow_devkit import replies
 
@@ -100,7 +101,7 @@ class DsnEnvelope(Envelope):
         self.rcpt_options_each: list[list[str]] = []
 
 
-class DsnSMTP(FastAddressParsing, PipelinedReplies, SMTP):
+class DsnSMTP(FastAddressParsing, FastDataReading, PipelinedReplies, SMTP):
     """aiosmtpd's SMTP session that also takes the RFC 3461 DSN parameters.
 
     Before MAIL/RCPT reach aiosmtpd's parser, the DSN parameters are cut out

@@ -18,6 +18,7 @@ import ssl
 from aiosmtpd.smtp import SMTP
 
 from bounceflow.smtp_addresses import FastAddressParsing
+from bounceflow.smtp_data import FastDataReading
 from bounceflow.smtp_replies import PipelinedReplies
 from bounceflow_bounce_receiver import metrics, replies
 from bounceflow_bounce_receiver.limits import ConnectionLimiter
@@ -27,7 +28,7 @@ from bounceflow_bounce_receiver.smtp_handler import BounceHandler, ReceiverEnvel
 log = logging.getLogger(__name__)
 
 
-class ReceiverSMTP(FastAddressParsing, PipelinedReplies, SMTP):
+class ReceiverSMTP(FastAddressParsing, FastDataReading, PipelinedReplies, SMTP):
     """One SMTP session; refuses the session with 421 when its IP has too many open."""
 
     # RFC 5321 caps lines at 1000 octets, but returned mail from broken MTAs

@@ -23,6 +23,7 @@ import re
 from aiosmtpd.smtp import SMTP
 
 from bounceflow.smtp_addresses import FastAddressParsing
+from bounceflow.smtp_data import FastDataReading
 from bounceflow.smtp_replies import PipelinedReplies
 from bounceflow_ingress.dsn_params import MAIL_KEYWORDS, RCPT_KEYWORDS
 
@@ -80,7 +81,7 @@ def is_loopback(peer) -> bool:
         return False
 
 
-class DsnSMTP(FastAddressParsing, PipelinedReplies, SMTP):
+class DsnSMTP(FastAddressParsing, FastDataReading, PipelinedReplies, SMTP):
     """`SMTP` with RFC 3461 parameters passed through, case preserved."""
 
     def __init__(self, handler, *, auth_plaintext_loopback: bool = False, **kwargs) -> None:
