@@ -86,3 +86,15 @@ def test_encode_id_at_the_edges():
     assert encode_id(0) == "0" * 26
     assert encode_id(2**128 - 1) == "7" + "z" * 25
     assert encode_id(31) == "0" * 25 + "z"
+
+
+@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
+def test_signature_is_the_head_of_the_whole_digest_in_base32(message_id, secret):
+    import base64
+    import hashlib
+    import hmac
+
+    from bounceflow.verp import _sign
+
+    digest = hmac.new(secret.encode(), message_id.encode(), hashlib.sha256).digest()
+    assert _sign(message_id, secret) == base64.b32encode(digest).decode().lower()[:SIG_LENGTH]
