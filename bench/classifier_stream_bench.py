@@ -177,27 +177,38 @@ async def collect(bootstrap: str, prefix: str, n: int, deadline: float) -> dict[
     return seen
 
 
-def run(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int = 0) -> dict:
-    prefix = f"bench{secrets.token_hex(3)}-"
-    asyncio.run(prefill(bootstrap, prefix, n, outgoing_mime_bytes))
+def start_worker(bootstrap: str, prefix: str) -> tuple[subprocess.Popen, Path, int]:
+    """`python -m bounceflow_classifier` on `prefix`'s topics: (process, its log, its HTTP port)."""
     data_dir = tempfile.mkdtemp(prefix="bounceflow-classifier-bench-")
+    port = free_port()
     env = {**os.environ, "BOUNCEFLOW_KAFKA_BOOTSTRAP": bootstrap, "BOUNCEFLOW_TOPIC_PREFIX": prefix,
-           "BOUNCEFLOW_CLASSIFIER_DATA_DIR": data_dir, "BOUNCEFLOW_CLASSIFIER_HTTP_PORT": str(free_port()),
+           "BOUNCEFLOW_CLASSIFIER_DATA_DIR": data_dir, "BOUNCEFLOW_CLASSIFIER_HTTP_PORT": str(port),
            "BOUNCEFLOW_LOG_LEVEL": "WARNING"}
     log_path = Path(data_dir) / "worker.log"
-    started = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "bounceflow_classifier"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, log_path, port
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def run(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int = 0) -> dict:
+    prefix = f"bench{secrets.token_hex(3)}-"
+    asyncio.run(prefill(bootstrap, prefix, n, outgoing_mime_bytes))
+    started = time.monotonic()
+    proc, log_path, _ = start_worker(bootstrap, prefix)
     try:
         seen = asyncio.run(collect(bootstrap, prefix, n, started + max_seconds))
         wall = time.monotonic() - started
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_worker(proc)
     stamps = sorted(o.classified_at for o in seen.values())
     span = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else 0.0
     return {
@@ -257,15 +268,7 @@ def run_cpu(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int
     prefix = f"bench{secrets.token_hex(3)}-"
     asyncio.run(create_topics(bootstrap, prefix))
     recs = records(n, outgoing_mime_bytes)
-    data_dir = tempfile.mkdtemp(prefix="bounceflow-classifier-bench-")
-    port = free_port()
-    env = {**os.environ, "BOUNCEFLOW_KAFKA_BOOTSTRAP": bootstrap, "BOUNCEFLOW_TOPIC_PREFIX": prefix,
-           "BOUNCEFLOW_CLASSIFIER_DATA_DIR": data_dir, "BOUNCEFLOW_CLASSIFIER_HTTP_PORT": str(port),
-           "BOUNCEFLOW_LOG_LEVEL": "WARNING"}
-    log_path = Path(data_dir) / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bounceflow_classifier"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc, log_path, port = start_worker(bootstrap, prefix)
     result: dict = {"bench": "classifier_stream_cpu", "topic_prefix": prefix, "records": n,
                     "outgoing_mime_bytes": outgoing_mime_bytes, "rate": rate or None,
                     "transaction_size": transaction_size or None, "worker_pid": proc.pid, "worker_log": str(log_path)}
@@ -296,11 +299,7 @@ def run_cpu(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_worker(proc)
     return result
 
 

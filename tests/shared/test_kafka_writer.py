@@ -46,12 +46,18 @@ def broker(tmp_path):
     broker.stop()
 
 
-async def test_concurrent_mails_share_transactions_and_all_land(broker, topic_prefix):
-    settings = CommonSettings(kafka_bootstrap=broker.bootstrap, topic_prefix=topic_prefix, kafka_ack_timeout=5)
-    topic = settings.topic("outgoing")
+async def started_writer(broker, topic_prefix: str, topic_name: str, **settings) -> tuple[str, TransactionalWriter]:
+    """(the prefixed topic, a started writer for it) on this test's broker."""
+    settings = CommonSettings(kafka_bootstrap=broker.bootstrap, topic_prefix=topic_prefix, **settings)
+    topic = settings.topic(topic_name)
     await create_topics(broker.bootstrap, [topic])
     writer = TransactionalWriter(settings, topic, f"{topic_prefix}w")
     await writer.start()
+    return topic, writer
+
+
+async def test_concurrent_mails_share_transactions_and_all_land(broker, topic_prefix):
+    topic, writer = await started_writer(broker, topic_prefix, "outgoing", kafka_ack_timeout=5)
     try:
         mails = [[OutRecord(f"m{i}", f"{i}a".encode()), OutRecord(f"m{i}", f"{i}b".encode())] for i in range(50)]
         await asyncio.gather(*(writer.write(records) for records in mails))
@@ -62,12 +68,8 @@ async def test_concurrent_mails_share_transactions_and_all_land(broker, topic_pr
 
 @pytest.mark.parametrize(("linger_ms", "transactions"), [(1500, 1), (0, 2)])
 async def test_while_sessions_are_busy_the_writer_lingers_to_group_mails(broker, topic_prefix, linger_ms, transactions):
-    settings = CommonSettings(kafka_bootstrap=broker.bootstrap, topic_prefix=topic_prefix, kafka_ack_timeout=5,
-                              kafka_transaction_linger_ms=linger_ms)
-    topic = settings.topic("outgoing")
-    await create_topics(broker.bootstrap, [topic])
-    writer = TransactionalWriter(settings, topic, f"{topic_prefix}w")
-    await writer.start()
+    topic, writer = await started_writer(broker, topic_prefix, "outgoing", kafka_ack_timeout=5,
+                                         kafka_transaction_linger_ms=linger_ms)
     try:
         await asyncio.gather(*(writer.write([OutRecord(f"m{i}", b"busy")]) for i in range(5)))
         assert writer.mails == 5 and writer.transactions < 5  # several sessions at once: shared transactions
@@ -85,11 +87,7 @@ async def test_while_sessions_are_busy_the_writer_lingers_to_group_mails(broker,
 
 
 async def test_after_an_outage_the_writer_recovers_without_waiting_for_traffic(broker, topic_prefix):
-    settings = CommonSettings(kafka_bootstrap=broker.bootstrap, topic_prefix=topic_prefix, kafka_ack_timeout=2)
-    topic = settings.topic("raw-bounce")
-    await create_topics(broker.bootstrap, [topic])
-    writer = TransactionalWriter(settings, topic, f"{topic_prefix}w")
-    await writer.start()
+    topic, writer = await started_writer(broker, topic_prefix, "raw-bounce", kafka_ack_timeout=2)
     try:
         await writer.write([OutRecord("m1", b"before")])
         broker.stop()
