@@ -88,7 +88,7 @@ class FastDataReading:
                 block = await reader.read(exc.consumed)
                 last = False
             else:
-                last = (before + block)[-5:-3] == b"\r\n"
+                last = (before + block[-5:])[-5:-3] == b"\r\n"  # only the tail: a block may be large
                 if last:
                     block = block[:-3]
             size += len(block)
@@ -99,7 +99,7 @@ class FastDataReading:
                     blocks.clear()  # keep no more in memory; the rest is read and dropped
             if last:
                 break
-            before = (before + block)[-2:]
+            before = (before + block[-2:])[-2:]
         if problem is not None:
             return b"", problem
         data = b"".join(blocks)
