@@ -48,11 +48,6 @@ PUBLISH_BACKOFF = (0.2, 0.5, 1, 2, 5)
 # At most this often an offset commit (a Kafka round trip); a crash replays at
 # most this much more, and replayed notifications keep their idempotency key.
 COMMIT_INTERVAL = 0.2
-# Fetches come back after this long even when less than `kafka_fetch_min_bytes`
-# is waiting. The common 20 ms made 50 fetch round trips a second, idle or not
-# (a few tenths of a ms of CPU each); under load the min-bytes bound returns
-# them sooner anyway, so a webhook waits at most ~0.1 s more when traffic is light.
-FETCH_MAX_WAIT_MS = 100
 
 NOTIFICATIONS = Counter("bounceflow_notifications_total", "Notification attempts by kind and outcome",
                         ["kind", "outcome"])
@@ -97,8 +92,7 @@ class NotificationDispatcher(ConsumerRebalanceListener):
         await self._producer.start()
         if self._attempts is None:
             self._attempts = Attempts(self._settings, self._accounts)
-        self._consumer = create_consumer(self._settings, self._settings.notifier_notify_group, max_poll_records=500,
-                                         fetch_max_wait_ms=max(FETCH_MAX_WAIT_MS, self._settings.kafka_fetch_max_wait_ms))
+        self._consumer = create_consumer(self._settings, self._settings.notifier_notify_group, max_poll_records=500)
         self._consumer.subscribe([self._settings.topic(t) for t in SOURCE_TOPICS], listener=self)
         await self._consumer.start()
         self._running = True

@@ -40,9 +40,8 @@ REJECTED = Counter(
     "bounceflow_notifier_records_rejected_total", "Unparseable records kept in rejected_records.", ["topic"]
 )
 # The writer holds records for up to `log_batch_delay` before inserting, so its
-# fetches need not come back every 20 ms (the common `kafka_fetch_max_wait_ms`):
-# that was 50 fetch round trips a second, idle or not, a few tenths of a ms of
-# CPU each. Up to 200 ms (or half the batch delay), unless 4 MiB are waiting.
+# fetches may wait longer than the common `kafka_fetch_max_wait_ms`: up to
+# 200 ms (or half the batch delay), unless 4 MiB are waiting.
 FETCH_MIN_BYTES = 4 * 1024 * 1024
 FETCH_MAX_WAIT_MS_CAP = 200
 
