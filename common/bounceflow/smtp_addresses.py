@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>[ \t]*")
+# RFC 5322 dot-atom in ASCII (a plain local part); the ingress's address check uses it too.
+DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
+_SIMPLE_ANGLE_ADDR = re.compile(rf"<({DOT_ATOM}@{DOT_ATOM})>[ \t]*")
 
 
 class FastAddressParsing:

@@ -25,6 +25,7 @@ from email.utils import format_datetime
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from bounceflow.models import MESSAGE_ID_HEADER, DsnRequest, OutgoingMessage
+from bounceflow.smtp_addresses import DOT_ATOM
 from bounceflow.verp import new_message_id
 
 
@@ -42,10 +43,7 @@ class SubmissionError(ValueError):
 # long, has a `--` (R-LDH / Punycode rules) or is special-use. Those and every
 # other form go to email_validator (tests compare both).
 _LDH_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    rf"@({_LDH_LABEL}(?:\.{_LDH_LABEL})*)"
-)
+_PLAIN_ADDRESS = re.compile(rf"{DOT_ATOM}@({_LDH_LABEL}(?:\.{_LDH_LABEL})*)")
 _SPECIAL_USE_SUFFIXES = tuple(f".{d}" for d in SPECIAL_USE_DOMAIN_NAMES)
 _MAX_ADDRESS = 254  # RFC 5321 4.5.3.1.3 as email_validator applies it
 _MAX_DOMAIN = 253
