@@ -40,7 +40,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bounceflow.models import ClassifiedBounce, DsnRequest, OutgoingMessage, RawBounce
+from bounceflow_devkit.stack import free_port
+from procstat import STIME, cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "eml"
@@ -65,12 +66,6 @@ def default_bootstrap() -> str:
         return os.environ["BOUNCEFLOW_TEST_KAFKA"]
     shared = ROOT / "var" / "shared-broker"
     return shared.read_text().strip() if shared.exists() else "127.0.0.1:9092"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def corpus_mails() -> list[bytes]:
@@ -229,12 +224,6 @@ def run(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int = 0
     }
 
 
-def cpu_seconds(pid: int, which: tuple[int, ...] = (11, 12)) -> float:
-    """User + system CPU seconds the process has used so far (utime, stime of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(fields[i]) for i in which) / os.sysconf("SC_CLK_TCK")
-
-
 async def wait_for_records(consumer: AIOKafkaConsumer, topic: str, n: int, deadline: float,
                            proc: subprocess.Popen) -> int:
     """Poll the end offsets of `topic` until they sum to `n` (or the deadline, or the worker died)."""
@@ -288,12 +277,12 @@ def run_cpu(bootstrap: str, n: int, max_seconds: float, outgoing_mime_bytes: int
                  "-f", "raw", "-o", f"{profile}.{phase}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if spy:
                 time.sleep(1.0)
-            c0, t0, s0 = cpu_seconds(proc.pid), time.monotonic(), cpu_seconds(proc.pid, (12,))
+            c0, t0, s0 = cpu_seconds(proc.pid), time.monotonic(), cpu_seconds(proc.pid, (STIME,))
             asyncio.run(produce(bootstrap, prefix, recs, (topic,), rate, transaction_size))
             done = asyncio.run(_wait(bootstrap, out_topic, n, deadline, proc))
             cpu, span = cpu_seconds(proc.pid) - c0, time.monotonic() - t0
             result[phase] = {"done": done, "cpu_seconds": round(cpu, 2),
-                             "system_seconds": round(cpu_seconds(proc.pid, (12,)) - s0, 2), "wall_seconds": round(span, 2),
+                             "system_seconds": round(cpu_seconds(proc.pid, (STIME,)) - s0, 2), "wall_seconds": round(span, 2),
                              "cpu_ms_per_record": round(1000 * (cpu - idle * span) / n, 3)}
             if spy:
                 spy.send_signal(signal.SIGINT)

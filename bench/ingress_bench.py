@@ -49,6 +49,7 @@ from bounceflow.observability import HttpServer  # noqa: E402
 from bounceflow_ingress.service import IngressService, _free_port  # noqa: E402
 from bounceflow_ingress.settings import IngressSettings  # noqa: E402
 from bounceflow_devkit.loadgen import simple_mail  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 MESSAGE = b"From: bench@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n" + b"Hello bench.\r\n" * 40
 REST_BODY = {"envelope": "bench@example.com", "recipient": "r@example.net", "from": "bench@example.com",
@@ -139,12 +140,6 @@ async def run(bootstrap: str, seconds: float) -> dict:
         await bare_http.stop()
     return {"bench": "ingress", "seconds_per_case": seconds, "bootstrap": bootstrap,
             "message_bytes": len(MESSAGE), "kafka_producers": settings.ingress_kafka_producers, "cases": results}
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _logged_in_sessions(port: int, n: int, password: str) -> list[aiosmtplib.SMTP]:

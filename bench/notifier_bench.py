@@ -48,6 +48,7 @@ from bounceflow_notifier.rows import record_rows  # noqa: E402
 from bounceflow_notifier.settings import NotifierSettings  # noqa: E402
 from bounceflow_notifier.store import Store  # noqa: E402
 from notifier.notifier_records import bounce, deferred, delivery, expired, refused  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 BOUNCE_KINDS = ("dsn-failure", "autoreply", "nonstandard-bounce", "complaint", "dsn-delay")
 
@@ -153,12 +154,6 @@ async def run(args) -> dict:
             broker.stop()
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def group_committed(settings: NotifierSettings, group: str, topic: str) -> int:
     """Sum of a consumer group's committed offsets on a (prefixed) topic."""
     from aiokafka.admin import AIOKafkaAdminClient
@@ -249,9 +244,9 @@ async def run_service(args) -> dict:
                     raise TimeoutError(f"notifier not healthy; see {log_path}")
                 await asyncio.sleep(0.2)
         await asyncio.sleep(2)  # both groups joined and idle
-        idle_from, idle_cpu = time.monotonic(), process_cpu(proc.pid)
+        idle_from, idle_cpu = time.monotonic(), cpu_seconds(proc.pid)
         await asyncio.sleep(3)
-        idle_per_s = (process_cpu(proc.pid) - idle_cpu) / (time.monotonic() - idle_from)
+        idle_per_s = (cpu_seconds(proc.pid) - idle_cpu) / (time.monotonic() - idle_from)
         out["idle_cpu_ms_per_s"] = round(1000 * idle_per_s, 2)
         calls = 0
         # The account has no failure webhook (as in the system bench): refusals make no call.
@@ -262,7 +257,7 @@ async def run_service(args) -> dict:
                 spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(proc.pid),
                                         "-r", "250", "--gil", "-f", "raw", "-o", f"{args.profile}-{topic}.txt"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            started, cpu = time.monotonic(), process_cpu(proc.pid)
+            started, cpu = time.monotonic(), cpu_seconds(proc.pid)
             await produce_all(settings, topic, values, args.rate)
             await sink.wait_for(calls, timeout=args.timeout)
             deadline = started + args.timeout
@@ -271,7 +266,7 @@ async def run_service(args) -> dict:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise TimeoutError(f"{topic} not done; see {log_path}")
                 await asyncio.sleep(0.05)
-            elapsed, used = time.monotonic() - started, process_cpu(proc.pid) - cpu
+            elapsed, used = time.monotonic() - started, cpu_seconds(proc.pid) - cpu
             if spy is not None:
                 spy.send_signal(subprocess.signal.SIGINT)
                 spy.wait(30)

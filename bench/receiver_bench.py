@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,15 +36,11 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from bounceflow.verp import VerpCodec, new_message_id  # noqa: E402
 from bounce_receiver.receiver_harness import SmtpWire, bounce_mime  # noqa: E402
 from bounceflow_devkit.loadgen import LoadSmtpClient, Mail, SmtpLoadError  # noqa: E402
+from bounceflow_devkit.stack import free_port  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 DOMAIN = "bounces.bench.test"
 PARTITIONS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_receiver(bootstrap: str, prefix: str, secret: str, smtp_port: int) -> subprocess.Popen:
@@ -95,11 +90,6 @@ async def sender(port: int, codec: VerpCodec, stop_at: float, latencies: list[fl
                 failures.append(str(exc))
     finally:
         await client.quit()
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def committed_count(bootstrap: str, topic: str) -> int:

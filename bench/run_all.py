@@ -118,7 +118,7 @@ def flatten(data, prefix=""):
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# bounceflow benchmark report", "",
+    lines = ["# bounceflow benchmark report", "",
              f"{report['when']} on {report['machine']}. {report['note']}", "",
              "| figure | goal | measured |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in headline(report)]

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bounceflow.models import DeliveryResult, OutgoingMessage
 from bounceflow.verp import new_message_id
+from bounceflow_devkit.stack import free_port
+from procstat import cpu_seconds, peak_rss_kb
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -46,12 +47,6 @@ def default_bootstrap() -> str:
         return os.environ["BOUNCEFLOW_TEST_KAFKA"]
     shared = ROOT / "var" / "shared-broker"
     return shared.read_text().strip() if shared.exists() else "127.0.0.1:9092"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def message_bytes(size: int) -> bytes:
@@ -88,23 +83,12 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
     await create(bootstrap, names, partitions=partitions)
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far."""
+def cpu_or_none(pid: int) -> float | None:
+    """CPU seconds of a process so far, None when it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(pid)
     except OSError:
         return None
-
-
-def peak_rss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 async def wait_port(port: int, timeout: float = 20.0) -> None:
@@ -178,7 +162,7 @@ async def run_size(bootstrap: str, label: str, size: int, count: int, max_second
             bootstrap, prefix + "delivery-result", count, wall_start + max_seconds, sender)
         wall = time.monotonic() - wall_start
         peak = max(peak, peak_rss_kb(sender.pid) or 0)
-        cpu = {"sender": cpu_seconds(sender.pid), "mx_simulator": cpu_seconds(mx.pid)}
+        cpu = {"sender": cpu_or_none(sender.pid), "mx_simulator": cpu_or_none(mx.pid)}
     finally:
         for proc in (sender, mx):
             if proc is not None and proc.poll() is None:

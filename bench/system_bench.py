@@ -41,6 +41,7 @@ from bounceflow_devkit.bounce_mail import dsn_failure  # noqa: E402
 from bounceflow_devkit.loadgen import LoadSmtpClient, Mail, percentile, simple_mail, smtp_send  # noqa: E402
 from bounceflow_devkit.stack import SERVICES, Stack, isolated_env  # noqa: E402
 from bounceflow_devkit.webhook_sink import WebhookSink  # noqa: E402
+from procstat import cpu_seconds, peak_rss_kb  # noqa: E402
 from kafka_broker import KafkaBroker, install_jars  # noqa: E402
 
 import httpx  # noqa: E402
@@ -238,15 +239,9 @@ class SystemBench:
     def cpu_seconds(self) -> dict[str, float]:
         """User + system CPU seconds each process has used so far: the services, the
         Kafka broker (when this bench started it) and this load generator."""
-        ticks = os.sysconf("SC_CLK_TCK")
         pids = {spec.name: self.stack.pid(spec) for spec in self.stack.services}
         pids.update({"kafka": self.broker_pid, "load-generator": os.getpid()})
-        used = {}
-        for name, pid in pids.items():
-            if pid:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[name] = (int(fields[11]) + int(fields[12])) / ticks
-        return used
+        return {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
 
     def cpu_during(self, phase: str, before: dict[str, float]) -> None:
         after = self.cpu_seconds()
@@ -257,10 +252,9 @@ class SystemBench:
         memory = {}
         for spec in self.stack.services:
             pid = self.stack.pid(spec)
-            if pid:
-                status = Path(f"/proc/{pid}/status").read_text()
-                hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
-                memory[spec.name] = round(int(hwm.split()[1]) / 1024, 1)
+            kb = peak_rss_kb(pid) if pid else None
+            if kb is not None:
+                memory[spec.name] = round(kb / 1024, 1)
         self.results["peak_rss_mib"] = memory
 
     async def run(self) -> dict:
