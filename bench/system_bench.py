@@ -22,6 +22,8 @@ import asyncio
 import json
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -239,9 +241,38 @@ class SystemBench:
     def cpu_seconds(self) -> dict[str, float]:
         """User + system CPU seconds each process has used so far: the services, the
         Kafka broker (when this bench started it) and this load generator."""
+        return {name: cpu_seconds(pid) for name, pid in self.pids().items()}
+
+    def pids(self) -> dict[str, int]:
         pids = {spec.name: self.stack.pid(spec) for spec in self.stack.services}
         pids.update({"kafka": self.broker_pid, "load-generator": os.getpid()})
-        return {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+        return {name: pid for name, pid in pids.items() if pid}
+
+    def profile(self, phase: str) -> list[subprocess.Popen]:
+        """With --profile DIR: py-spy records every process of `cpu_seconds` (raw, GIL
+        holders only) into DIR/<phase>.<process>.txt until `stop_profile`.
+
+        py-spy's own CPU shares the cores, so rates fall while profiling: read
+        the shares of a profile, not the rates of that run."""
+        if not self.args.profile:
+            return []
+        self.args.profile.mkdir(parents=True, exist_ok=True)
+        spies = []
+        for name, pid in self.pids().items():
+            if name == "kafka":
+                continue
+            spies.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-r", "100", "--gil", "-f", "raw",
+                 "-o", str(self.args.profile / f"{phase}.{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1.0)  # py-spy attaches before the phase starts
+        return spies
+
+    @staticmethod
+    def stop_profile(spies: list[subprocess.Popen]) -> None:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(30)
 
     def cpu_during(self, phase: str, before: dict[str, float]) -> None:
         after = self.cpu_seconds()
@@ -267,15 +298,17 @@ class SystemBench:
             # (the broker's JVM), caches and new connections; the goals are sustained rates.
             warm = self.args.warmup
             spare = await self.injection_to_delivery(warm, first=0, record=False) if warm else []
-            cpu = self.cpu_seconds()
+            spies, cpu = self.profile("injection"), self.cpu_seconds()
             delivered = await self.injection_to_delivery(self.args.messages, first=warm)
             self.cpu_during("injection", cpu)
+            self.stop_profile(spies)
             if "bounces" in self.args.phases:
                 if spare:
                     await self.bounces_to_clickhouse(spare[: warm // 2], record=False)
-                cpu = self.cpu_seconds()
+                spies, cpu = self.profile("bounces"), self.cpu_seconds()
                 await self.bounces_to_clickhouse(delivered[: self.args.bounces])
                 self.cpu_during("bounces", cpu)
+                self.stop_profile(spies)
             if "latency" in self.args.phases:
                 cpu = self.cpu_seconds()
                 await self.bounce_to_webhook_latency(delivered[self.args.bounces:], sink)
@@ -303,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
     parser.add_argument("--broker-pid", type=int, help="with --bootstrap: that broker's pid, for its CPU figures")
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of phases 1 and 2 into this folder (slows the run)")
     args = parser.parse_args(argv)
     assert args.messages >= args.bounces + args.latency_bounces, "phase 1 must deliver enough messages"
     with tempfile.TemporaryDirectory(prefix="bounceflow-bench-") as tmp:
