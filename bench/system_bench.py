@@ -83,13 +83,13 @@ class SystemBench:
         self.env["BOUNCEFLOW_MXSIM_BOUNCE_RELAY"] = "127.0.0.1:1"  # accept only: phase 2 sends the bounces
         self.stack = Stack(var_dir=var_dir, env=self.env, services=SERVICES)
         self.results: dict = {"kafka": f"single broker on this machine ({bootstrap})"}
+        self.read_api = httpx.AsyncClient(timeout=30)  # one kept-alive connection for the polls
 
     async def bounce_rows(self) -> int:
         """Rows in bounce_log (the read API's count: one query on one table, cheap to poll)."""
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.get(f"http://127.0.0.1:{self.ports['notifier_http']}/api/bounces",
-                                        params={"limit": 1}, headers={"Authorization": f"Bearer {self.api_key}"})
-            return response.json()["total"] if response.status_code == 200 else 0
+        response = await self.read_api.get(f"http://127.0.0.1:{self.ports['notifier_http']}/api/bounces",
+                                           params={"limit": 1}, headers={"Authorization": f"Bearer {self.api_key}"})
+        return response.json()["total"] if response.status_code == 200 else 0
 
     def bounce_mails(self, delivered: list[DeliveryResult]) -> list[Mail]:
         """A DSN failure for each delivered message, to its VERP address.
@@ -317,6 +317,7 @@ class SystemBench:
         finally:
             await asyncio.to_thread(self.stack.stop)
             await sink.stop()
+            await self.read_api.aclose()
         return self.results
 
 

@@ -52,8 +52,9 @@ def health_app(service: str, checks: HealthChecks) -> Starlette:
 class HttpServer:
     """Runs an ASGI app with uvicorn inside the service's own event loop."""
 
-    def __init__(self, app, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    def __init__(self, app, host: str, port: int, **options) -> None:
+        """`options`: more uvicorn.Config settings."""
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off", **options)
         self._server = uvicorn.Server(config)
         # The service owns SIGTERM/SIGINT: uvicorn must not take them over (it would
         # stop the HTTP side first and swallow the signal the service waits for).
