@@ -45,25 +45,26 @@ class PhraseScan:
         self.patterns = [pattern for _, pattern in phrases]
         gates = [required_literal(p) for p in self.patterns]
         self.always = tuple(i for i, g in enumerate(gates) if g is None)
-        self.gates: dict[str, tuple[int, ...]] = {}
+        members: dict[str, tuple[int, ...]] = {}
         for i, g in enumerate(gates):
             if g is not None:
-                self.gates[g] = self.gates.get(g, ()) + (i,)
+                members[g] = members.get(g, ()) + (i,)
+        self.gates = tuple(members.items())  # (literal, phrase indexes): a tuple walks faster than dict items
         self._compiled: dict[tuple[int, ...], re.Pattern] = {}
 
     def search(self, low: str) -> tuple[str, re.Match] | None:
         """(label, match) of the leftmost phrase in `low` (lower-cased text), else None."""
-        active = list(self.always)
-        for gate, members in self.gates.items():
+        active = self.always
+        for gate, members in self.gates:
             if gate in low:
-                active.extend(members)
+                active += members
         if not active:
-            return None
-        key = tuple(sorted(active))
-        rx = self._compiled.get(key)
+            return None  # the usual case: no phrase can occur
+        rx = self._compiled.get(active)  # keyed as found; the same gates always give the same tuple
         if rx is None:
             if len(self._compiled) >= _MAX_CACHED:
                 self._compiled.clear()
-            rx = self._compiled[key] = re.compile("|".join(f"(?P<p{i}>{self.patterns[i]})" for i in key))
+            rx = self._compiled[active] = re.compile(
+                "|".join(f"(?P<p{i}>{self.patterns[i]})" for i in sorted(active)))  # table order: ties to the earlier phrase
         m = rx.search(low)
         return (self.labels[int(m.lastgroup[1:])], m) if m else None
