@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bounceflow_classifier.parsing import mime, mimetree, nonstandard
-from bounceflow_classifier.parsing.phrasescan import PhraseScan, required_literal
+from bounceflow_classifier.parsing.phrasescan import PhraseScan, gate_literals
 from classifier_parsing.bounce_corpus import CORPUS
 
 _FILES = sorted((CORPUS / "eml").glob("*.eml"))
@@ -62,11 +62,16 @@ def test_nesting_is_bounded():
     assert depth <= mimetree.MAX_NESTING
 
 
-def test_required_literal():
-    assert required_literal(r"(?:after|in|our) data\b") == " data"
-    assert required_literal(r"rcpt[ _]to\b") == "rcpt"
-    assert required_literal(r"\bspam|junk") is None  # a bare alternation has no single literal
-    assert required_literal(r"\[helo\]") == "[helo]"
+def test_gate_literals():
+    assert gate_literals(r"(?:after|in|our) data\b") == (" data",)
+    assert gate_literals(r"rcpt[ _]to\b") == ("rcpt",)
+    assert gate_literals(r"\[helo\]") == ("[helo]",)
+    assert gate_literals(r"\bspam|junk") == ("spam", "junk")  # a bare alternation: one of its branches
+    # no run of 3: the alternation whose shortest literal is longest, nested groups read through
+    assert gate_literals(r"(?:ip|host) (?:\S+ )?(?:blocked|was (?:denied|refused))") == ("blocked", "was ")
+    assert gate_literals(r"(?:no|bad) (?:ptr|rdns)") == ("ptr", "rdns")
+    assert gate_literals(r"(?:no|ip) \S+") is None  # nothing of 3 characters in every match
+    assert gate_literals(r"(?i)spam") is None  # matches text the lower-cased text does not contain
 
 
 def test_phrase_scan_equals_the_plain_alternation():
@@ -85,3 +90,17 @@ def test_command_of_names_the_leftmost_command():
     assert nonstandard.command_of("refused to talk to me: 554 blocked") == "CONN"
     assert nonstandard.command_of("said: 550 rejected (in reply to end of DATA command)") == "DATA"
     assert nonstandard.command_of("nothing about the stage") is None
+
+
+def test_phrase_scans_of_the_tables_equal_their_plain_alternations():
+    """The real tables (reasons, commands, delays) over every corpus text."""
+    from bounceflow_classifier.parsing import reasons
+
+    scans = [s.scan for s in reasons._STRONG + reasons._WEAK if s.scan] + [nonstandard._COMMANDS, nonstandard._DELAY]
+    plains = [re.compile("|".join(f"(?P<p{i}>{p})" for i, p in enumerate(scan.patterns))) for scan in scans]
+    for path in _FILES:
+        low = path.read_bytes().decode("utf-8", "replace").lower()[:20_000]
+        for scan, plain in zip(scans, plains):
+            want = plain.search(low)
+            got = scan.search(low)
+            assert (got and (got[0], got[1].span())) == (want and (scan.labels[int(want.lastgroup[1:])], want.span()))

@@ -3,9 +3,10 @@
 Python's `re` tries every branch of a long alternation at every position of
 the text, so a 40-phrase pattern over a 3 KB bounce costs tens of
 microseconds. Most phrases contain a fixed word ("rcpt", "greeting",
-"delayed"): `PhraseScan` derives that literal from each phrase once, and per
-search compiles (and caches) an alternation of only the phrases whose
-literal occurs in the text — usually none or one. The result is the same
+"delayed"), or one of a few ("(?:disabled|suspended|frozen)"): `PhraseScan`
+derives those literals from each phrase once, and per search compiles (and
+caches) an alternation of only the phrases whose literal occurs in the text —
+usually none or one. The result is the same
 match the full alternation would give: leftmost, ties to the earlier phrase.
 """
 
@@ -18,15 +19,22 @@ _MIN_GATE = 3
 _MAX_CACHED = 256
 
 
-def required_literal(pattern: str) -> str | None:
-    """The longest run of plain characters every match of `pattern` contains (None if < 3 chars)."""
+def gate_literals(pattern: str) -> tuple[str, ...] | None:
+    """Literals one of which every match of `pattern` contains: its longest run of plain
+    characters, else the alternatives of an alternation it cannot do without; None when
+    there is no such run or alternation of 3 characters or more (the phrase is always tried)."""
     try:
-        items = list(sre_parse.parse(pattern))
+        items = sre_parse.parse(pattern)
     except re.error:
         return None
-    if len(items) == 1 and items[0][0] is sre_parse.BRANCH:
-        return None  # a bare alternation has no single required run
+    if items.state.flags & re.IGNORECASE:
+        return None  # a literal matched in any case is not a substring of the lower-cased text
+    return _gates_of(list(items))
+
+
+def _gates_of(items: list) -> tuple[str, ...] | None:
     best, run = "", []
+    alternations: list[tuple[str, ...]] = []
     for op, av in items + [(None, None)]:
         if op is sre_parse.LITERAL:
             run.append(chr(av))
@@ -34,7 +42,18 @@ def required_literal(pattern: str) -> str | None:
         if len(run) > len(best):
             best = "".join(run)
         run = []
-    return best if len(best) >= _MIN_GATE else None
+        if op is sre_parse.BRANCH:  # (?:a|b) in sequence: every match goes through one alternative
+            options = [_gates_of(list(alternative)) for alternative in av[1]]
+            if all(options):
+                alternations.append(tuple(dict.fromkeys(lit for option in options for lit in option)))
+        elif op is sre_parse.SUBPATTERN and not av[1] and not av[2]:  # a capturing group without flags
+            inner = _gates_of(list(av[3]))
+            if inner:
+                alternations.append(inner)
+    if len(best) >= _MIN_GATE:
+        return (best,)
+    # the alternation whose shortest literal is longest: the rarest in text
+    return max(alternations, key=lambda literals: min(map(len, literals)), default=None)
 
 
 class PhraseScan:
@@ -43,12 +62,15 @@ class PhraseScan:
     def __init__(self, phrases: list[tuple[str, str]]):
         self.labels = [label for label, _ in phrases]
         self.patterns = [pattern for _, pattern in phrases]
-        gates = [required_literal(p) for p in self.patterns]
-        self.always = tuple(i for i, g in enumerate(gates) if g is None)
         members: dict[str, tuple[int, ...]] = {}
-        for i, g in enumerate(gates):
-            if g is not None:
-                members[g] = members.get(g, ()) + (i,)
+        always = []
+        for i, pattern in enumerate(self.patterns):
+            literals = gate_literals(pattern)
+            if literals is None:
+                always.append(i)
+            for literal in literals or ():
+                members[literal] = members.get(literal, ()) + (i,)
+        self.always = tuple(always)
         self.gates = tuple(members.items())  # (literal, phrase indexes): a tuple walks faster than dict items
         self._compiled: dict[tuple[int, ...], re.Pattern] = {}
 
@@ -60,11 +82,11 @@ class PhraseScan:
                 active += members
         if not active:
             return None  # the usual case: no phrase can occur
-        rx = self._compiled.get(active)  # keyed as found; the same gates always give the same tuple
+        rx = self._compiled.get(active)  # keyed as found: the same literals in the text give the same tuple
         if rx is None:
             if len(self._compiled) >= _MAX_CACHED:
                 self._compiled.clear()
             rx = self._compiled[active] = re.compile(
-                "|".join(f"(?P<p{i}>{self.patterns[i]})" for i in sorted(active)))  # table order: ties to the earlier phrase
+                "|".join(f"(?P<p{i}>{self.patterns[i]})" for i in sorted(set(active))))  # table order: ties to the earlier phrase
         m = rx.search(low)
         return (self.labels[int(m.lastgroup[1:])], m) if m else None
