@@ -12,10 +12,20 @@
 Each agent yields what it did (the stored message id or the outcome), so a
 unit test's `put()` returns once the event was handled.
 
-Outputs are sent without waiting for each acknowledgement; Faust flushes the
-producer before it commits the input offsets, so an offset is committed only
-after what its record produced is durable (at-least-once; outputs carry the
-raw bounce's event id, so a replay is a harmless duplicate).
+Outputs are sent without waiting for each acknowledgement, through the app's
+producer (`app.producer.send`) rather than `Topic.send`: Faust's path wraps
+each record in a PendingMessage and a FutureMessage and runs sensors and a
+callback per record, which cost the worker more CPU than aiokafka's own send.
+The record is the same (key and value bytes, no headers, the producer's
+default partitioner on the key). At-least-once holds as with `Topic.send`:
+the send puts the record into aiokafka's accumulator before the agent takes
+the next event, and Faust's consumer flushes the producer (`app.producer.flush()`,
+which waits for every batch in the accumulator) before it commits the input
+offsets, so an offset is committed only after what its record produced is
+durable. A send that fails even so (aiokafka gave up retrying) stops commits
+for good (`transport.Consumer.refuse_commits`): the worker crashes and the
+records are read again; under `Topic.send` such a failure went unnoticed. Outputs carry the raw bounce's event id, so a replay is a
+harmless duplicate. tests/classifier_stream/test_outputs.py checks each link.
 """
 
 from __future__ import annotations
@@ -23,9 +33,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 
 import faust
 from faust.types import TP
@@ -75,7 +86,7 @@ def register(
 ) -> Agents:
     """Create the agents and the expiry timer on `app`."""
     policy = policy_of(settings)
-    emit = _Emitter(topics)
+    emit = _Emitter(app, topics)
     progress = OutgoingProgress(app, topics.outgoing)
 
     @app.agent(topics.outgoing, name="record-outgoing")
@@ -234,20 +245,22 @@ class OutgoingProgress:
 class _Emitter:
     """Carries out an outcome: one send to the topic it names."""
 
-    def __init__(self, topics: Topics) -> None:
-        self._topics = topics
+    def __init__(self, app: faust.App, topics: Topics) -> None:
+        self._send_classified = _sender(app, topics.classified)
+        self._send_rekeyed = _sender(app, topics.raw_bounce)
+        self._send_deferred = _sender(app, topics.retry)
         self._classified: dict[tuple[str, bool], object] = {}  # bound metric children, by labels
 
     async def __call__(self, outcome: join.Outcome) -> None:
         if isinstance(outcome, join.Publish):
-            await self._topics.classified.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
+            await self._send_classified(outcome.key, outcome.record.to_bytes())
             self._count(outcome.record.classification.category, outcome.record.matched)
         elif isinstance(outcome, join.Rekey):
-            await self._topics.raw_bounce.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
+            await self._send_rekeyed(outcome.key, outcome.record.to_bytes())
             REKEYED.inc()
             log.info("bounce re-keyed", extra={"message_id": outcome.key, "event_id": outcome.record.event_id})
         else:
-            await self._topics.retry.send(key=outcome.key.encode(), value=outcome.record.to_bytes())
+            await self._send_deferred(outcome.key, outcome.record.to_bytes())
             JOIN_RETRIES.inc()
 
     def _count(self, category: str, matched: bool) -> None:
@@ -255,6 +268,42 @@ class _Emitter:
         if child is None:
             child = self._classified[category, matched] = CLASSIFIED.labels(category, str(matched).lower())
         child.inc()
+
+
+Send = Callable[[str, bytes], Awaitable[None]]  # (key, value)
+
+
+def _sender(app: faust.App, channel: faust.types.ChannelT) -> Send:
+    """How to write one record to `channel`: a Kafka topic through the producer (see the top)."""
+    if not isinstance(channel, faust.types.TopicT):  # the unit tests' in-memory channels
+        async def send_to_channel(key: str, value: bytes) -> None:
+            await channel.send(key=key.encode(), value=value)
+
+        return send_to_channel
+
+    topic = channel.get_topic_name()
+
+    async def send_to_topic(key: str, value: bytes) -> None:
+        sent = await app.producer.send(topic, key.encode(), value, partition=None, timestamp=None, headers=None)
+        sent.add_done_callback(partial(_check_sent, app, topic, key))
+
+    return send_to_topic
+
+
+def _check_sent(app: faust.App, topic: str, key: str, sent: asyncio.Future) -> None:
+    """Done callback of a send: a failure stops offset commits before the flush returns.
+
+    aiokafka completes a batch's message futures right after the batch's own
+    future, so this runs before the flush that waited for the batch returns.
+    """
+    if sent.cancelled():
+        exc: BaseException = asyncio.CancelledError(f"send to {topic} cancelled")
+    else:
+        exc = sent.exception()
+        if exc is None:
+            return
+    log.error("output not written, input offsets will not be committed", extra={"message_id": key, "topic": topic, "error": repr(exc)[:300]})
+    app.consumer.refuse_commits(exc)
 
 
 def _key(event: faust.types.EventT) -> str | None:

@@ -14,6 +14,10 @@ subclasses change only that:
   every time: a fifth of the worker's CPU. A partition's gaps arrive in
   offset order and never overlap, so the new interval is appended as it is;
   only one that starts before the tree's end takes Faust's path.
+
+And one the agents need: they write outputs through the producer, so a
+failed send reaches no Faust machinery; `Consumer.refuse_commits` makes the
+consumer commit no more offsets and crash instead (see agents.py).
 """
 
 from __future__ import annotations
@@ -40,6 +44,19 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class Consumer(faust_aiokafka.Consumer):
     """Faust's consumer with the cheap gap bookkeeping described above."""
+
+    _send_failure: BaseException | None = None
+
+    def refuse_commits(self, reason: BaseException) -> None:
+        """An output was not written: commit no offset from now on; the next commit crashes the worker."""
+        self._send_failure = reason
+
+    async def _commit(self, offsets: Any) -> bool:
+        # Faust calls this after flushing the producer; the failure, if any, is known by then.
+        if self._send_failure is not None:
+            await self.crash(self._send_failure)
+            return False
+        return await super()._commit(offsets)
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
