@@ -8,7 +8,6 @@ the deferred join is visible.
 from __future__ import annotations
 
 import base64
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -262,21 +261,3 @@ def test_outgoing_progress_treats_a_trailing_commit_marker_as_caught_up(processe
     if processed is not None:
         progress.processed(0, processed)
     assert progress.behind(0) is behind
-
-
-@pytest.mark.parametrize("level, formatted", [(logging.INFO, False), (logging.DEBUG, True)])
-def test_agents_format_their_debug_lines_only_when_debug_is_enabled(caplog, level, formatted):
-    # The line Faust's `Agent._slurp` logs for every yielded value, on an agent as
-    # `register` made it (`test_context()` runs a clone with mode's own logger).
-    agent = make_harness().agents.classify_raw_bounce
-    assert isinstance(agent.log, agents.LevelCheckedLogger)
-    calls = []
-    format_log = agent.log.formatter
-    agent.log.formatter = lambda *args, **kwargs: calls.append(args) or format_log(*args, **kwargs)
-    with caplog.at_level(level, logger=agent.logger.name):
-        agent.log.debug("%r yielded: %r", agent.fun, "outcome")
-    yielded = [r.getMessage() for r in caplog.records if "yielded: 'outcome'" in r.getMessage()]
-    assert bool(calls) == formatted
-    assert len(yielded) == formatted
-    if formatted:
-        assert "classify_raw_bounce" in yielded[0]  # mode's label of the agent is still there
