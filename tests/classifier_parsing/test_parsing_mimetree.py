@@ -1,5 +1,6 @@
-"""The fast MIME tree builder gives the tree the stdlib feed parser gives, and
-the phrase scanner gives the match the plain alternation gives."""
+"""The fast MIME tree builder gives the tree the stdlib feed parser gives, the
+phrase scanner gives the match the plain alternation gives, and the reason
+tables name the reason a phrase-by-phrase search names."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import email
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bounceflow_classifier.parsing import mime, mimetree, nonstandard
-from bounceflow_classifier.parsing.phrasescan import PhraseScan, gate_literals
+from bounceflow_classifier.parsing import mime, mimetree, nonstandard, reasons
+from bounceflow_classifier.parsing.phrases import TEXT_TABLE, WEAK_TABLE
+from bounceflow_classifier.parsing.phrasescan import PhraseScan, Substrings, gate_literals
 from classifier_parsing.bounce_corpus import CORPUS
 
 _FILES = sorted((CORPUS / "eml").glob("*.eml"))
@@ -83,6 +87,7 @@ def test_phrase_scan_equals_the_plain_alternation():
         want = plain.search(text)
         got = scan.search(text)
         assert (got and (got[0], got[1].span())) == (want and (want.lastgroup, want.span()))
+        assert scan.occurs(text) == (want is not None)
 
 
 def test_command_of_names_the_leftmost_command():
@@ -94,13 +99,56 @@ def test_command_of_names_the_leftmost_command():
 
 def test_phrase_scans_of_the_tables_equal_their_plain_alternations():
     """The real tables (reasons, commands, delays) over every corpus text."""
-    from bounceflow_classifier.parsing import reasons
-
-    scans = [s.scan for s in reasons._STRONG + reasons._WEAK if s.scan] + [nonstandard._COMMANDS, nonstandard._DELAY]
+    scans = [s for s in reasons._STRONG.scans + reasons._WEAK.scans if s] + [nonstandard._COMMANDS, nonstandard._DELAY]
     plains = [re.compile("|".join(f"(?P<p{i}>{p})" for i, p in enumerate(scan.patterns))) for scan in scans]
     for path in _FILES:
-        low = path.read_bytes().decode("utf-8", "replace").lower()[:20_000]
+        low = path.read_bytes().decode("utf-8", "replace").lower()[:5_000]  # evidence and commands read 4,000 and 3,000
         for scan, plain in zip(scans, plains):
             want = plain.search(low)
             got = scan.search(low)
             assert (got and (got[0], got[1].span())) == (want and (scan.labels[int(want.lastgroup[1:])], want.span()))
+            assert scan.occurs(low) == (want is not None)
+
+
+def test_substrings_finds_every_string_that_occurs():
+    strings = ["a", "ab", "abc", "b", "bc", "c.d", "x\ny", " data", "data command", "[data]"]
+    finder = Substrings(strings)
+    for text in ["", "abc", "ababc", "zzz", "c.d c-d", "x\ny", "the data command", "data", "[data] [dat"]:
+        assert finder.found_in(text) == {s for s in strings if s in text}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text("ab .", min_size=1, max_size=4), min_size=1, max_size=12), st.text("ab .", max_size=40))
+def test_substrings_of_generated_strings(strings, text):
+    assert Substrings(strings).found_in(text) == {s for s in strings if s in text}
+
+
+_PLAIN_TABLES = [[(reason, [re.compile(p) for p in phrases]) for reason, phrases in table]
+                 for table in (TEXT_TABLE, WEAK_TABLE)]
+
+
+def _first_reason_phrase_by_phrase(low: str, weak: bool) -> str | None:
+    """The definition: the first reason (in table order) one of whose phrases occurs."""
+    return next((reason for reason, phrases in _PLAIN_TABLES[weak] if any(p.search(low) for p in phrases)), None)
+
+
+def test_reason_tables_name_the_first_reason_with_a_phrase_in_the_text():
+    """Every paragraph of every corpus mail, and each mail's start, as evidence text."""
+    for path in _FILES:
+        text = path.read_bytes().decode("utf-8", "replace")
+        for piece in [text] + text.split("\n\n")[:40]:
+            low = reasons.evidence_text(piece)
+            for weak in (False, True):
+                assert reasons.match_prepared(low, weak) == _first_reason_phrase_by_phrase(low, weak)
+
+
+_TABLE_WORDS = sorted({w for table in (TEXT_TABLE, WEAK_TABLE) for _, phrases in table for p in phrases
+                       for w in re.findall(r"[a-z0-9'.-]+", p)} | {"550", "5.1.1", "<@>", ":", "\n"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TABLE_WORDS), max_size=14).map(" ".join))
+def test_reason_tables_on_generated_texts(text):
+    low = reasons.evidence_text(text)
+    for weak in (False, True):
+        assert reasons.match_prepared(low, weak) == _first_reason_phrase_by_phrase(low, weak)

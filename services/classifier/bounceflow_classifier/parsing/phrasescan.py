@@ -8,6 +8,10 @@ derives those literals from each phrase once, and per search compiles (and
 caches) an alternation of only the phrases whose literal occurs in the text —
 usually none or one. The result is the same
 match the full alternation would give: leftmost, ties to the earlier phrase.
+
+`Substrings` finds which of a few hundred fixed strings (a whole table's
+plain phrases and gate literals) occur in a text in one regex pass, instead
+of one `in` test each.
 """
 
 from __future__ import annotations
@@ -72,7 +76,9 @@ class PhraseScan:
                 members[literal] = members.get(literal, ()) + (i,)
         self.always = tuple(always)
         self.gates = tuple(members.items())  # (literal, phrase indexes): a tuple walks faster than dict items
+        self._members = members
         self._compiled: dict[tuple[int, ...], re.Pattern] = {}
+        self._each = [re.compile(pattern) for pattern in self.patterns]
 
     def search(self, low: str) -> tuple[str, re.Match] | None:
         """(label, match) of the leftmost phrase in `low` (lower-cased text), else None."""
@@ -90,3 +96,64 @@ class PhraseScan:
                 "|".join(f"(?P<p{i}>{self.patterns[i]})" for i in sorted(set(active))))  # table order: ties to the earlier phrase
         m = rx.search(low)
         return (self.labels[int(m.lastgroup[1:])], m) if m else None
+
+    def occurs(self, low: str, present: set[str] | None = None) -> bool:
+        """True when one of the phrases occurs in `low` (which one, or where, does not matter).
+
+        `present`, if given, holds every gate literal that occurs in `low` (see Substrings).
+        Each phrase is searched on its own: one that starts with a literal lets the regex
+        engine jump between occurrences of it, which an alternation does not.
+        """
+        active = self.always
+        if present is None:
+            for gate, members in self.gates:
+                if gate in low:
+                    active += members
+        else:
+            for gate in present:
+                active += self._members.get(gate, ())
+        return any(self._each[i].search(low) is not None for i in sorted(set(active)))
+
+
+class Substrings:
+    """Which of many fixed strings occur in a text, found by one trie-shaped regex.
+
+    A search gives the longest string at the leftmost position where one starts; the
+    other strings starting there are that one's prefixes, listed once; the next search
+    starts one character further on.
+    """
+
+    def __init__(self, strings):
+        strings = sorted(set(strings))
+        self._rx = re.compile(_trie_pattern(strings))
+        self._with_prefixes = {s: frozenset(p for p in strings if s.startswith(p)) for s in strings}
+
+    def found_in(self, text: str) -> set[str]:
+        """The strings that occur in text."""
+        found: set[str] = set()
+        search = self._rx.search
+        m = search(text)
+        while m is not None:
+            found |= self._with_prefixes[m.group()]
+            m = search(text, m.start() + 1)
+        return found
+
+
+def _trie_pattern(strings: list[str]) -> str:
+    """A regex for the longest of `strings` at a position: a branch per next character,
+    and an optional (greedy, so longer first) tail after each node where a string ends."""
+    trie: dict = {}
+    for string in strings:
+        node = trie
+        for ch in string:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a string ends here
+
+    def pattern(node: dict) -> str:
+        branches = [re.escape(ch) + pattern(child) for ch, child in node.items() if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(trie)
