@@ -2,8 +2,9 @@
 
 Each link of the argument gets a test: a send through the producer is in the
 accumulator that `app.producer.flush()` waits for (live broker); Faust's
-consumer flushes the producer before it commits offsets; a failed send stops
-commits and crashes the consumer.
+consumer flushes the producer before it commits offsets; aiokafka reports a
+failed send before that flush returns; a failed send stops commits and
+crashes the consumer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.producer.message_accumulator import MessageAccumulator
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -106,3 +108,22 @@ async def test_a_successful_send_leaves_commits_alone():
     done.set_result(None)
     agents._check_sent(consumer.app, "classified-bounce", "msg-1", done)
     assert consumer._send_failure is None
+
+
+async def test_aiokafka_fails_a_send_before_the_flush_that_waited_for_it_returns():
+    # `_check_sent` must have refused commits by the time Faust's flush returns and it commits.
+    accumulator = MessageAccumulator(cluster=None, batch_size=16384, compression_type=0, batch_ttl=30)
+    tp = TopicPartition("classified-bounce", 0)
+    steps = []
+    sent = await accumulator.add_message(tp, b"msg-1", b"classified", timeout=1)
+    sent.add_done_callback(lambda fut: steps.append(("send failed", type(fut.exception()).__name__)))
+
+    async def flush_then_commit():  # as Faust's `Consumer._commit_offsets`
+        await accumulator.flush()
+        steps.append("flush returned")
+
+    committing = asyncio.ensure_future(flush_then_commit())
+    await asyncio.sleep(0)
+    accumulator._batches[tp][0].failure(TimeoutError("no broker"))  # what the sender does when it gives up
+    await committing
+    assert steps == [("send failed", "TimeoutError"), "flush returned"]
