@@ -229,3 +229,16 @@ async def test_restart_mid_retry_loses_nothing(kafka_broker, topic_prefix, tmp_p
         await second.stop()
         await sink.stop()
     assert calls[0].headers["webhook-id"] == sink.failed_calls[0].headers["webhook-id"]
+
+
+async def test_dispatcher_fetches_more_bytes_than_the_common_setting(kafka_broker, topic_prefix, tmp_path):
+    """A bounce carries its mail: the dispatcher's own fetch_min_bytes, the common max wait bounding the delay."""
+    save_accounts(tmp_path / "accounts.json", account())
+    settings = settings_for(kafka_broker.bootstrap, topic_prefix, tmp_path / "accounts.json")
+    assert settings.notifier_dispatch_fetch_min_bytes > settings.kafka_fetch_min_bytes
+    dispatcher = await started(settings.model_copy(update={"notifier_dispatch_fetch_min_bytes": 54321}))
+    try:
+        assert dispatcher._consumer._fetch_min_bytes == 54321
+        assert dispatcher._consumer._fetch_max_wait_ms == settings.kafka_fetch_max_wait_ms
+    finally:
+        await dispatcher.stop()

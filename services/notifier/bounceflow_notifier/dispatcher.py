@@ -92,7 +92,8 @@ class NotificationDispatcher(ConsumerRebalanceListener):
         await self._producer.start()
         if self._attempts is None:
             self._attempts = Attempts(self._settings, self._accounts)
-        self._consumer = create_consumer(self._settings, self._settings.notifier_notify_group, max_poll_records=500)
+        self._consumer = create_consumer(self._settings, self._settings.notifier_notify_group, max_poll_records=500,
+                                         fetch_min_bytes=self._settings.notifier_dispatch_fetch_min_bytes)
         self._consumer.subscribe([self._settings.topic(t) for t in SOURCE_TOPICS], listener=self)
         await self._consumer.start()
         self._running = True

@@ -127,6 +127,13 @@ class NotifierSettings(CommonSettings):
         "fetching. Also the most one healthy host's line can hold (retries held until due are "
         "bounded by `notifier_retry_max_held` instead).",
     )
+    notifier_dispatch_fetch_min_bytes: int = Field(
+        default=128 * 1024, ge=1,
+        description="The dispatcher's fetches return once this many bytes are waiting (or after "
+        "`kafka_fetch_max_wait_ms`, which bounds what this adds to a webhook's latency). Above the "
+        "common `kafka_fetch_min_bytes`: a classified bounce carries the whole mail (a few KiB), so "
+        "16 KiB meant a fetch every few bounces, and each fetch costs more CPU than the records in it.",
+    )
     notifier_retry_max_held: int = Field(
         default=10000, ge=1,
         description="Retry records held in memory until due; beyond that the retry topic is paused.",
