@@ -4,10 +4,14 @@ Starts a Kafka broker and the five services of its own (as `make run` does,
 on free ports, chDB in a temp folder), an MX simulator and a webhook endpoint
 in this process, then measures:
 
-1. injection -> delivery: messages/s sustained from SMTP injection (20
-   connections) until their `delivery-result` records are on the topic;
-2. bounces -> ClickHouse: bounces/s from the bounce-receiver (20 SMTP senders)
-   until their rows are in `bounce_log`;
+0. a warm-up (`--warmup` messages, half as many bounces; not reported): a
+   fresh broker JVM compiles its hot paths in the first minute or so and
+   costs up to twice the CPU per message meanwhile;
+1. injection -> delivery: messages/s sustained from SMTP injection
+   (`--connections` sessions) until their `delivery-result` records are on
+   the topic;
+2. bounces -> ClickHouse: bounces/s from the bounce-receiver (as many SMTP
+   senders) until their rows are in `bounce_log`;
 3. bounce -> webhook latency (p50/p95/p99) at a fixed offered load;
 4. peak memory (VmHWM) of each service process.
 
@@ -329,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-bounces", type=int, default=2000, help="phase 3 bounces")
     parser.add_argument("--connections", type=int, default=50,
                         help="SMTP sessions of the load generator (phases 1, 2), as a fleet of sending MTAs opens")
-    parser.add_argument("--warmup", type=int, default=1000,
+    parser.add_argument("--warmup", type=int, default=3000,
                         help="messages (and half as many bounces) through the system before measuring")
     parser.add_argument("--phases", type=lambda text: set(text.split(",")), default={"injection", "bounces", "latency"},
                         help="comma list of injection,bounces,latency (injection always runs: it feeds the others)")
