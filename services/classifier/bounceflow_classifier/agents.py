@@ -24,8 +24,9 @@ which waits for every batch in the accumulator) before it commits the input
 offsets, so an offset is committed only after what its record produced is
 durable. A send that fails even so (aiokafka gave up retrying) stops commits
 for good (`transport.Consumer.refuse_commits`): the worker crashes and the
-records are read again; under `Topic.send` such a failure went unnoticed. Outputs carry the raw bounce's event id, so a replay is a
-harmless duplicate. tests/classifier_stream/test_outputs.py checks each link.
+records are read again; under `Topic.send` such a failure went unnoticed.
+Outputs carry the raw bounce's event id, so a replay is a harmless
+duplicate. tests/classifier_stream/test_outputs.py checks each link.
 """
 
 from __future__ import annotations
