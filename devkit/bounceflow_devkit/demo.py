@@ -41,6 +41,7 @@ MIX = {
     "nonstandard": (0.05, "nonstandard-bounce"),
     "complaint": (0.04, "complaint"),
 }
+FAILING = frozenset(("dsn-failure", "mailboxfull", "refuse-rcpt", "refuse-data"))
 
 
 def plan(total: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -56,6 +57,26 @@ def plan(total: int, seed: int = 7) -> list[tuple[str, str]]:
 
 def expected_bounces(pairs: list[tuple[str, str]]) -> int:
     return sum(1 for keyword, _ in pairs if MIX[keyword][1])
+
+
+def expected_failures(pairs: list[tuple[str, str]]) -> int:
+    """Messages that end in the failure log: refused at SMTP time or answered with a failure DSN."""
+    return sum(1 for keyword, _ in pairs if keyword in FAILING)
+
+
+def webhooks_since(calls, since: datetime) -> Counter:
+    """This run's webhook calls by path: events that happened at or after `since`.
+
+    The sink also gets what earlier runs left behind (retries still due, a
+    backlog the notifier had not worked off when that demo stopped).
+    """
+    counts: Counter = Counter()
+    for call in calls:
+        body = json.loads(call.body)
+        moment = body.get("received_at") or body.get("occurred_at")
+        if moment and datetime.fromisoformat(moment) >= since:
+            counts[call.path] += 1
+    return counts
 
 
 def _table(title: str, rows: list[dict], columns: list[tuple[str, str]]) -> str:
@@ -125,6 +146,17 @@ class Demo:
                 return totals
             await asyncio.sleep(1)
 
+    async def wait_for_webhooks(self, sink: WebhookSink, since: datetime, want: dict[str, int]) -> None:
+        deadline = time.monotonic() + self.args.wait
+        while True:
+            got = webhooks_since(sink.calls, since)
+            print("\r  webhook calls: " + ", ".join(f"{path} {got[path]}/{n}" for path, n in want.items()),
+                  end="", flush=True)
+            if all(got[path] >= n for path, n in want.items()) or time.monotonic() > deadline:
+                print()
+                return
+            await asyncio.sleep(0.5)
+
     async def run(self) -> int:
         since = datetime.now(timezone.utc)
         pairs = plan(self.args.messages)
@@ -136,7 +168,8 @@ class Demo:
             await asyncio.sleep(1.5)  # the services re-read the accounts file within a second
             await self.inject(pairs)
             await self.wait_for_bounces(since, expected_bounces(pairs))
-            await asyncio.sleep(2)  # let the last webhook calls land
+            await self.wait_for_webhooks(sink, since, {"/bounces": expected_bounces(pairs),
+                                                       "/failures": expected_failures(pairs)})
         finally:
             self.point_webhooks_at(None, saved)
             await sink.stop()
@@ -156,8 +189,9 @@ class Demo:
             for call in sink.calls:
                 fh.write(json.dumps({"path": call.path, "headers": call.headers,
                                      "body": call.body.decode(errors="replace")}) + "\n")
-        paths = Counter(call.path for call in sink.calls)
-        print(f"\nwebhook calls received: {dict(paths)} (bodies in {log.relative_to(REPO)})")
+        paths, ours = Counter(call.path for call in sink.calls), webhooks_since(sink.calls, since)
+        print(f"\nwebhook calls received: {dict(ours)} for this run, {dict(paths - ours) or 'none'} left over "
+              f"from earlier runs (bodies in {log.relative_to(REPO)})")
         print("\nwhere to look next:")
         print("  .venv/bin/bounceflow stats --by reason          bounce statistics as a table")
         print(f"  curl -H 'Authorization: Bearer <api_key>' '{self.api}/api/bounces?category=complaint'")
