@@ -82,10 +82,7 @@ class PhraseScan:
 
     def search(self, low: str) -> tuple[str, re.Match] | None:
         """(label, match) of the leftmost phrase in `low` (lower-cased text), else None."""
-        active = self.always
-        for gate, members in self.gates:
-            if gate in low:
-                active += members
+        active = self._active(low)
         if not active:
             return None  # the usual case: no phrase can occur
         rx = self._compiled.get(active)  # keyed as found: the same literals in the text give the same tuple
@@ -104,6 +101,12 @@ class PhraseScan:
         Each phrase is searched on its own: one that starts with a literal lets the regex
         engine jump between occurrences of it, which an alternation does not.
         """
+        active = self._active(low, present)
+        return any(self._each[i].search(low) is not None for i in sorted(set(active)))
+
+    def _active(self, low: str, present: set[str] | None = None) -> tuple[int, ...]:
+        """Indexes of the phrases that may occur in `low`: the ungated ones and those whose
+        gate literal occurs (in the order found, possibly repeated). `present`: see occurs."""
         active = self.always
         if present is None:
             for gate, members in self.gates:
@@ -112,7 +115,7 @@ class PhraseScan:
         else:
             for gate in present:
                 active += self._members.get(gate, ())
-        return any(self._each[i].search(low) is not None for i in sorted(set(active)))
+        return active
 
 
 class Substrings:
