@@ -8,6 +8,9 @@
   (check ``.managed``).
 - ``topic_prefix`` (function): unique per test, e.g. ``"t3f9a1c2e-"``; prefix
   topic and consumer group names with it so tests never share state.
+- ``start_server`` (function): ``await start_server(cls, **kwargs)`` starts
+  ``cls(**kwargs)`` (anything with async ``start()``/``stop()``: the MX
+  simulator, the webhook sink) and stops it after the test.
 - ``create_topics(bootstrap, names, partitions=4)``: async helper (aiokafka admin).
 """
 from __future__ import annotations
@@ -40,3 +43,18 @@ def kafka_broker(tmp_path_factory):
 @pytest.fixture
 def topic_prefix() -> str:
     return f"t{secrets.token_hex(4)}-"
+
+
+@pytest.fixture
+async def start_server():
+    started = []
+
+    async def start(cls, **kwargs):
+        server = cls(**kwargs)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        await server.stop()

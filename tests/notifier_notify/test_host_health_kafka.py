@@ -3,6 +3,7 @@ a failing, dead or slow one is spilled to `notification-retry` and never holds u
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 
@@ -13,17 +14,19 @@ from notifier_notify.notify_records import account, classified
 
 
 @pytest.fixture
-async def sinks():
-    made: list[WebhookSink] = []
+def sinks(start_server):
+    """`await sinks(**kwargs)`: a running WebhookSink, stopped after the test."""
+    return functools.partial(start_server, WebhookSink)
 
-    async def make(**kwargs) -> WebhookSink:
-        sink = WebhookSink(port=0, **kwargs)
-        await sink.start()
-        made.append(sink)
-        return sink
-    yield make
-    for sink in made:
-        await sink.stop()
+
+async def _a_at_server_b_at_sink(tmp_path, handler, sinks):
+    """Account A's webhook on a bare asyncio server answering with `handler`, B's on a sink."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    up = await sinks()
+    save_accounts(tmp_path / "accounts.json",
+                  account("a", bounce_url=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"),
+                  account("b", bounce_url=up.url("b")))
+    return server, up
 
 
 def _bounces(name: str, count: int) -> list:
@@ -81,11 +84,7 @@ async def test_a_dead_endpoint_holds_the_dispatcher_only_until_its_first_attempt
         await release.wait()
         writer.close()
 
-    dead = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    up = await sinks()
-    save_accounts(tmp_path / "accounts.json",
-                  account("a", bounce_url=f"http://127.0.0.1:{dead.sockets[0].getsockname()[1]}/hook"),
-                  account("b", bounce_url=up.url("b")))
+    dead, up = await _a_at_server_b_at_sink(tmp_path, never_answer, sinks)
     # A never-seen host counts as healthy, so A's records fill every slot until its first timeouts.
     settings = settings_for(kafka_broker.bootstrap, topic_prefix, tmp_path / "accounts.json",
                             webhook_timeout=0.5, notifier_host_concurrency=2, notifier_host_backlog=3,
@@ -120,11 +119,7 @@ async def test_a_slow_but_answering_endpoint_does_not_starve_another(kafka_broke
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
-    slow = await asyncio.start_server(answer_when_released, "127.0.0.1", 0)
-    up = await sinks()
-    save_accounts(tmp_path / "accounts.json",
-                  account("a", bounce_url=f"http://127.0.0.1:{slow.sockets[0].getsockname()[1]}/hook"),
-                  account("b", bounce_url=up.url("b")))
+    slow, up = await _a_at_server_b_at_sink(tmp_path, answer_when_released, sinks)
     # Attempts never time out here: only the wait in line bounds how long A keeps the slots.
     settings = settings_for(kafka_broker.bootstrap, topic_prefix, tmp_path / "accounts.json",
                             webhook_timeout=600, notifier_host_concurrency=2, notifier_host_backlog=3,

@@ -16,19 +16,13 @@ TOPICS = ["outgoing", "outgoing-retry", "delivery-result"]
 
 
 @pytest.fixture
-async def start_mx():
+def start_mx(start_server):
     """`await start_mx(**kwargs)`: a running MxSimulator on loopback, stopped after the test."""
-    started = []
 
-    async def start(cls=MxSimulator, **kwargs):
-        mx = cls(**kwargs)
-        await mx.start()
-        started.append(mx)
-        return mx
+    def start(cls=MxSimulator, **kwargs):
+        return start_server(cls, **kwargs)
 
-    yield start
-    for mx in started:
-        await mx.stop()
+    return start
 
 
 @pytest.fixture
