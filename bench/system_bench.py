@@ -44,7 +44,7 @@ from bounceflow.kafka import ensure_topics  # noqa: E402
 from bounceflow.models import DeliveryResult  # noqa: E402
 from bounceflow.settings import CommonSettings  # noqa: E402
 from bounceflow_devkit.bounce_mail import dsn_failure  # noqa: E402
-from bounceflow_devkit.loadgen import LoadSmtpClient, Mail, percentile, simple_mail, smtp_send  # noqa: E402
+from bounceflow_devkit.loadgen import Mail, percentile, simple_mail, smtp_send  # noqa: E402
 from bounceflow_devkit.stack import SERVICES, Stack, isolated_env  # noqa: E402
 from bounceflow_devkit.webhook_sink import WebhookSink  # noqa: E402
 from procstat import cpu_seconds, peak_rss_kb  # noqa: E402
@@ -194,36 +194,11 @@ class SystemBench:
         sent_at: dict[str, float] = {}
         bounces = self.bounce_mails(pool)
         ids = [r.message_id for r in pool]
-        order = iter(ids)
 
-        # smtp_send paces across its workers; record each completion time per message id.
-        async def paced():
-            interval = 1.0 / rate
-            start = time.perf_counter()
-            clients = [await LoadSmtpClient.connect("127.0.0.1", self.ports["receiver_smtp"]) for _ in range(20)]
-            free: asyncio.Queue = asyncio.Queue()
-            for client in clients:
-                free.put_nowait(client)
+        def sent(i: int) -> None:  # the receiver's 250: where a bounce's latency starts
+            sent_at[ids[i]] = time.time()
 
-            async def one(i: int, mail: Mail, message_id: str):
-                client = await free.get()
-                try:
-                    await client.send(mail)
-                    sent_at[message_id] = time.time()
-                finally:
-                    free.put_nowait(client)
-
-            tasks = []
-            for i, mail in enumerate(bounces):
-                due = start + i * interval
-                if due > time.perf_counter():
-                    await asyncio.sleep(due - time.perf_counter())
-                tasks.append(asyncio.create_task(one(i, mail, next(order))))
-            await asyncio.gather(*tasks)
-            for client in clients:
-                await client.quit()
-
-        await paced()
+        await smtp_send("127.0.0.1", self.ports["receiver_smtp"], bounces, connections=20, rate=rate, on_sent=sent)
         latency: dict[str, float] = {}
         seen = 0  # calls already looked at
         deadline = time.monotonic() + self.args.timeout
@@ -252,7 +227,7 @@ class SystemBench:
         pids.update({"kafka": self.broker_pid, "load-generator": os.getpid()})
         return {name: pid for name, pid in pids.items() if pid}
 
-    def profile(self, phase: str) -> list[subprocess.Popen]:
+    async def profile(self, phase: str) -> list[subprocess.Popen]:
         """With --profile DIR: py-spy records every process of `cpu_seconds` (raw, GIL
         holders only) into DIR/<phase>.<process>.txt until `stop_profile`.
 
@@ -268,7 +243,7 @@ class SystemBench:
             spies.append(subprocess.Popen(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-r", "100", "--gil", "-f", "raw",
                  "-o", str(self.args.profile / f"{phase}.{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        time.sleep(1.0)  # py-spy attaches before the phase starts
+        await asyncio.sleep(1.0)  # py-spy attaches before the phase starts
         return spies
 
     @staticmethod
@@ -302,14 +277,14 @@ class SystemBench:
             # (the broker's JVM), caches and new connections; the goals are sustained rates.
             warm = self.args.warmup
             spare = await self.injection_to_delivery(warm, first=0, record=False) if warm else []
-            spies, cpu = self.profile("injection"), self.cpu_seconds()
+            spies, cpu = await self.profile("injection"), self.cpu_seconds()
             delivered = await self.injection_to_delivery(self.args.messages, first=warm)
             self.cpu_during("injection", cpu)
             self.stop_profile(spies)
             if "bounces" in self.args.phases:
                 if spare:
                     await self.bounces_to_clickhouse(spare[: warm // 2], record=False)
-                spies, cpu = self.profile("bounces"), self.cpu_seconds()
+                spies, cpu = await self.profile("bounces"), self.cpu_seconds()
                 await self.bounces_to_clickhouse(delivered[: self.args.bounces])
                 self.cpu_during("bounces", cpu)
                 self.stop_profile(spies)

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -193,8 +193,11 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 async def smtp_send(host: str, port: int, mails: Sequence[Mail], *, connections: int = 1,
                     username: str | None = None, password: str | None = None,
-                    rate: float | None = None) -> LoadResult:
-    """Send `mails` over `connections` SMTP sessions (optionally paced to `rate` mails/s)."""
+                    rate: float | None = None, on_sent: Callable[[int], None] | None = None) -> LoadResult:
+    """Send `mails` over `connections` SMTP sessions (optionally paced to `rate` mails/s).
+
+    `on_sent(i)` is called as soon as the server accepted `mails[i]`.
+    """
     result = LoadResult(started=time.perf_counter())
     pace = _Pacer(rate)
 
@@ -205,7 +208,7 @@ async def smtp_send(host: str, port: int, mails: Sequence[Mail], *, connections:
         smtp = await connect()
         try:
             while not queue.empty():
-                mail = queue.get_nowait()
+                index, mail = queue.get_nowait()
                 await pace.wait()
                 begun = time.perf_counter()
                 try:
@@ -214,6 +217,8 @@ async def smtp_send(host: str, port: int, mails: Sequence[Mail], *, connections:
                     result.refused += await smtp.send(mail)
                     result.sent += 1
                     result.latencies.append(time.perf_counter() - begun)
+                    if on_sent is not None:
+                        on_sent(index)
                 except (SmtpLoadError, OSError, ConnectionError, asyncio.TimeoutError) as exc:
                     result.errors.append(f"{type(exc).__name__}: {exc}"[:200])
                     if not isinstance(exc, SmtpLoadError):
@@ -221,7 +226,7 @@ async def smtp_send(host: str, port: int, mails: Sequence[Mail], *, connections:
         finally:
             await smtp.quit()
 
-    await _split(mails, connections, worker)
+    await _split(list(enumerate(mails)), connections, worker)
     result.finished = time.perf_counter()
     return result
 

@@ -41,8 +41,10 @@ async def test_refusals_are_counted_and_the_session_goes_on(pipelining):
             Mail("a@example.test", ["refuse-data@example.test"], BODY),  # refused after the message
             Mail("a@example.test", ["accept+2@example.test"], BODY),
         ]
-        result = await smtp_send("127.0.0.1", mx.port, mails, connections=1)
+        accepted: list[int] = []
+        result = await smtp_send("127.0.0.1", mx.port, mails, connections=1, on_sent=accepted.append)
     assert (result.sent, result.refused) == (2, 1)
+    assert accepted == [0, 3]  # the indexes of the mails the server took
     assert [e.split(" ")[:2] for e in result.errors] == [["SmtpLoadError:", "550"], ["SmtpLoadError:", "554"]]
     assert sorted(r for m in mx.received for r in m.rcpt_tos) == ["accept+1@example.test", "accept+2@example.test"]
 
